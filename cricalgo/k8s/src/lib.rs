@@ -1,0 +1,1 @@
+//! Kubernetes: manifests, server-side apply, rollout status and rollout undo logic (pure) behind the kube client.

@@ -1,0 +1,1 @@
+//! Run folders and reports: manifest with checksums, HTML with SVG plots, Markdown, run comparison.

@@ -1,0 +1,1 @@
+//! The staging stack: compose-file model, Docker Engine API (bollard) convergence, health gating and compose rollback revisions.

@@ -1,0 +1,2 @@
+//! `cricalgo-webhook`: the deposit webhook app (axum).
+fn main() {}

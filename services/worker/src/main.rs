@@ -1,0 +1,2 @@
+//! `cricalgo-worker`: credits each stored deposit exactly once.
+fn main() {}
