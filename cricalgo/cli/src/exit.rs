@@ -49,10 +49,8 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
 pub fn render_chain(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
-        // `UsageError` is transparent: its text repeats the next cause.
-        if cause.is::<UsageError>() {
-            continue;
-        }
+        // `UsageError` is transparent: it shows the wrapped error's text and forwards that error's
+        // source, so it must be printed; a repeat of the previous text is skipped below.
         let text = cause.to_string();
         if parts.last() != Some(&text) {
             parts.push(text);

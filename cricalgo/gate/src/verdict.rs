@@ -435,17 +435,38 @@ pub fn percent(share: f64) -> String {
     format!("{value} %")
 }
 
-/// An observed value for people: trends in ms with two decimals, rates as percentages.
+/// An observed value for people: trends in ms with two decimals, rates as the raw share (what
+/// the limit is written in) with the percentage beside it.
 pub fn format_observed(value: f64, metric_type: MetricType) -> String {
     match metric_type {
         MetricType::Trend => format!("{value:.2} ms"),
-        MetricType::Rate => format!("{} ({value})", percent(value)),
+        MetricType::Rate => {
+            let pct = trim_decimals(format!("{:.4}", value * 100.0));
+            format!("{} ({pct} %)", significant(value))
+        }
         MetricType::Counter | MetricType::Gauge => {
             if value.fract() == 0.0 && value.abs() < 1e15 {
                 format!("{value:.0}")
             } else {
-                format!("{value:.3}")
+                significant(value)
             }
         }
+    }
+}
+
+/// Six significant digits, without trailing zeros.
+fn significant(value: f64) -> String {
+    if value == 0.0 {
+        return "0".to_owned();
+    }
+    let digits = (5 - value.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    trim_decimals(format!("{value:.digits$}"))
+}
+
+fn trim_decimals(text: String) -> String {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
     }
 }

@@ -1,0 +1,4 @@
+//! CLI integration tests: one test binary for the `cricalgo` crate, one module per area. Each test
+//! runs the built binary in a temporary folder and asserts stdout, stderr and the exit code.
+
+mod perf_check;
