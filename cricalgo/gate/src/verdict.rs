@@ -470,3 +470,202 @@ fn trim_decimals(text: String) -> String {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Metric, RecordedThreshold, TrendValues, Values};
+    use std::collections::BTreeMap;
+
+    fn trend(p95: f64) -> Values {
+        let mut percentiles = BTreeMap::new();
+        percentiles.insert(crate::model::Percentile(95.0), p95);
+        Values::Trend(TrendValues {
+            avg: Some(p95 / 2.0),
+            min: Some(1.0),
+            med: Some(p95 / 3.0),
+            max: Some(p95 * 2.0),
+            percentiles,
+            count: Some(100),
+        })
+    }
+
+    fn summary() -> Summary {
+        let mut summary = Summary::default();
+        for (key, values) in [
+            ("http_req_duration", trend(120.0)),
+            ("http_req_duration{name:webhook,status:202}", trend(300.0)),
+            (
+                "http_req_failed",
+                Values::Rate {
+                    rate: None,
+                    passes: Some(1),
+                    fails: Some(999),
+                },
+            ),
+        ] {
+            summary
+                .metrics
+                .insert(key.to_owned(), Metric::new(key, values));
+        }
+        summary
+    }
+
+    fn judge(summary: &Summary, thresholds: Vec<Threshold>) -> Verdict {
+        evaluate(
+            &GateInput {
+                summary: Some(summary),
+                thresholds,
+                ..GateInput::default()
+            },
+            GateOptions::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_come_first_error_rate_before_latency() {
+        let verdict = judge(&summary(), Vec::new());
+        let rows: Vec<_> = verdict
+            .thresholds
+            .iter()
+            .map(|r| (r.metric.as_str(), r.expression.as_str(), r.status, r.source))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (
+                    "http_req_failed",
+                    "rate<0.01",
+                    Status::Passed,
+                    Source::Default
+                ),
+                (
+                    "http_req_duration",
+                    "p(95)<4000",
+                    Status::Passed,
+                    Source::Default
+                ),
+            ]
+        );
+        assert_eq!(verdict.thresholds[0].observed, Some(0.001));
+        assert!(verdict.passed());
+    }
+
+    #[test]
+    fn submetrics_match_whatever_the_tag_order() {
+        let t = Threshold::parse(
+            "http_req_duration{ status:202 , name:webhook }",
+            "p(95) < 250",
+            Source::Scenario,
+        )
+        .unwrap();
+        let verdict = judge(&summary(), vec![t]);
+        let row = &verdict.thresholds[2];
+        assert_eq!(row.metric, "http_req_duration{ status:202 , name:webhook }");
+        assert_eq!(row.expression, "p(95) < 250");
+        assert_eq!((row.observed, row.status), (Some(300.0), Status::Failed));
+        assert!(!verdict.passed());
+    }
+
+    #[test]
+    fn a_selector_matching_nothing_is_no_data() {
+        let t = Threshold::parse("http_req_duration{name:nope}", "p(95)<1", Source::Flag).unwrap();
+        let verdict = judge(&summary(), vec![t]);
+        assert_eq!(verdict.thresholds[2].status, Status::NoData);
+        assert!(verdict.passed());
+        assert!(verdict.notes[0].contains("the selector matches no samples"));
+    }
+
+    #[test]
+    fn duplicates_are_listed_once_and_disagreements_reported() {
+        let mut summary = summary();
+        let failed = summary.metrics.get_mut("http_req_failed").unwrap();
+        failed.recorded.push(RecordedThreshold {
+            expression: "rate < 0.01".to_owned(),
+            passed: false,
+        });
+        let verdict = judge(&summary, Vec::new());
+        assert_eq!(verdict.thresholds.len(), 2);
+        assert_eq!(verdict.thresholds[0].recorded_passed, Some(false));
+        assert!(
+            verdict.notes[0].contains("disagrees with k6's recorded verdict (failed)"),
+            "{:?}",
+            verdict.notes
+        );
+    }
+
+    #[test]
+    fn type_mismatch_and_unknown_metric_are_gate_errors() {
+        for (metric, expr) in [("http_req_failed", "p(95)<1"), ("nope", "rate<1")] {
+            let t = Threshold::parse(metric, expr, Source::Flag).unwrap();
+            let err = evaluate(
+                &GateInput {
+                    summary: Some(&summary()),
+                    thresholds: vec![t],
+                    ..GateInput::default()
+                },
+                GateOptions::default(),
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains(metric));
+        }
+    }
+
+    #[test]
+    fn failed_functional_checks_and_incomplete_runs_fail() {
+        let summary = summary();
+        let input = GateInput {
+            summary: Some(&summary),
+            checks: vec![FunctionalCheck {
+                name: "webhook POST".to_owned(),
+                passed: false,
+                message: Some("expected 202, got 405".to_owned()),
+            }],
+            ..GateInput::default()
+        };
+        assert!(!evaluate(&input, GateOptions::default()).unwrap().passed());
+        let input = GateInput {
+            summary: Some(&summary),
+            incomplete: true,
+            ..GateInput::default()
+        };
+        assert!(!evaluate(&input, GateOptions::default()).unwrap().passed());
+        let allowed = GateOptions {
+            allow_incomplete: true,
+            ..GateOptions::default()
+        };
+        let verdict = evaluate(&input, allowed).unwrap();
+        assert!(verdict.passed() && verdict.incomplete);
+    }
+
+    #[test]
+    fn observed_values_for_people() {
+        assert_eq!(percent(1.0), "100 %");
+        assert_eq!(percent(0.99444), "99.4 %");
+        assert_eq!(format_observed(0.01, MetricType::Rate), "0.01 (1 %)");
+        assert_eq!(
+            format_observed(0.000019939384271813686, MetricType::Rate),
+            "0.0000199394 (0.002 %)"
+        );
+        assert_eq!(format_observed(2257.474, MetricType::Trend), "2257.47 ms");
+        assert_eq!(format_observed(140.0, MetricType::Counter), "140");
+        assert_eq!(
+            format_observed(6.575002103769702, MetricType::Counter),
+            "6.575"
+        );
+    }
+
+    #[test]
+    fn the_document_has_the_contract_shape() {
+        let verdict = judge(&summary(), Vec::new());
+        let doc = serde_json::to_value(&verdict).unwrap();
+        assert_eq!(doc["verdict"], "passed");
+        assert_eq!(doc["incomplete"], false);
+        assert_eq!(doc["thresholds"][0]["source"], "default");
+        assert_eq!(doc["thresholds"][0]["status"], "passed");
+        assert!(doc["notes"].is_array());
+        let back: Verdict = serde_json::from_value(doc).unwrap();
+        assert_eq!(back, verdict);
+    }
+}

@@ -11,9 +11,16 @@ use crate::verdict::{Status, Verdict};
 /// The trend statistics k6 exports by default, plus `p(99)`.
 const TREND_STATS: [&str; 4] = ["avg", "min", "med", "max"];
 
+/// Inserts a finite number (NaN and infinities are left out). Whole numbers are written without a
+/// fraction, as k6 (Go's JSON encoder) writes them: `1000`, not `1000.0`.
 fn put(map: &mut Map<String, Value>, key: &str, value: Option<f64>) {
     if let Some(v) = value.filter(|v| v.is_finite()) {
-        map.insert(key.to_owned(), json!(v));
+        let number = if v.fract() == 0.0 && v.abs() < 9.0e15 {
+            json!(v as i64)
+        } else {
+            json!(v)
+        };
+        map.insert(key.to_owned(), number);
     }
 }
 
