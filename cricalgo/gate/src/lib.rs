@@ -3,7 +3,7 @@
 //!
 //! - [`model`]: the summary model the load engine builds and the reader fills;
 //! - [`threshold`]: k6's threshold grammar (selectors and expressions);
-//! - [`read`] / [`write`]: both k6 file shapes, any encoding k6 users end up with;
+//! - [`read`] / [`mod@write`]: both k6 file shapes, any encoding k6 users end up with;
 //! - [`verdict`]: [`evaluate`], the one function that judges a run;
 //! - [`junit`]: JUnit XML from verdicts.
 //!

@@ -205,7 +205,7 @@ impl fmt::Display for Aggregation {
 }
 
 /// A parsed threshold expression; `Display` prints the canonical form (`p(95)<4000`), while
-/// [`Expression::text`] keeps what was written.
+/// [`Threshold::expression`] keeps what was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expression {
     pub aggregation: Aggregation,

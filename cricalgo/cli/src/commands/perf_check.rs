@@ -230,6 +230,18 @@ fn load(path: &Path) -> anyhow::Result<Vec<LoadedPhase>> {
             path.display()
         )));
     }
+    // `verdict.json` or `manifest.json` of a run folder stand for the folder.
+    let is_run_file = path
+        .file_name()
+        .is_some_and(|name| name == "verdict.json" || name == "manifest.json");
+    if is_run_file && let Some(parent) = path.parent().filter(|p| has_summary(p)) {
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        return load(parent);
+    }
     if !path.is_dir() {
         return Ok(vec![LoadedPhase {
             name: "load".to_owned(),

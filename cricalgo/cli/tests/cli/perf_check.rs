@@ -397,6 +397,11 @@ fn an_incomplete_run_fails_unless_allowed() {
     assert!(out.stdout.contains("verdict: FAILED (incomplete run)"));
     let out = cricalgo(tmp.path(), &["perf", "check", &dir, "--allow-incomplete"]);
     assert_eq!(out.code, 0, "{}", out.stdout);
+    // the folder's manifest stands for the folder
+    let manifest = format!("{dir}/manifest.json");
+    let out = cricalgo(tmp.path(), &["perf", "check", &manifest]);
+    assert_eq!(out.code, 99, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("the run is incomplete"));
 }
 
 #[test]
