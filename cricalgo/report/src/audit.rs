@@ -98,13 +98,18 @@ pub fn audit(dir: &Path, kind: FolderKind) -> Vec<String> {
         ));
     }
     let failed_rows = verdict
-        .thresholds
+        .all_thresholds()
         .iter()
-        .filter(|t| t.status == "failed")
-        .count();
+        .filter(|t| t.is_failing())
+        .count()
+        + verdict
+            .all_checks()
+            .iter()
+            .filter(|(_, c)| !c.passed)
+            .count();
     if passed && failed_rows > 0 {
         problems.push(format!(
-            "`verdict.json` passed with {failed_rows} failed thresholds"
+            "`verdict.json` passed with {failed_rows} failing rows"
         ));
     }
     if let Some(m) = &manifest {

@@ -97,6 +97,7 @@ mod tests {
             expression: "rate<0.01".into(),
             observed: Some(0.02),
             status: "failed".into(),
+            failing: None,
             source: None,
             phase: None,
         };

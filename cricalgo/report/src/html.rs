@@ -157,23 +157,26 @@ fn header(out: &mut String, info: &ManifestInfo) {
 fn banner(out: &mut String, verdict: Option<&VerdictDoc>, incomplete: bool) {
     let (class, text, detail) = match verdict {
         Some(v) => {
-            let failed = v.thresholds.iter().filter(|t| t.status == "failed").count();
-            let no_data = v
-                .thresholds
-                .iter()
-                .filter(|t| t.status == "no-data")
-                .count();
-            let total = v.thresholds.len();
-            let detail = if v.passed() {
+            let rows = v.all_thresholds();
+            let failed = rows.iter().filter(|t| t.is_failing()).count();
+            let no_data = rows.iter().filter(|t| t.status == "no-data").count();
+            let total = rows.len();
+            let checks = v.all_checks();
+            let failed_checks = checks.iter().filter(|(_, c)| !c.passed).count();
+            let mut detail = if v.passed() {
                 format!("all {total} thresholds held")
             } else {
                 format!("{failed} of {total} thresholds failed")
             };
-            let detail = if no_data > 0 {
-                format!("{detail}, {no_data} without data")
-            } else {
-                detail
-            };
+            if no_data > 0 {
+                detail.push_str(&format!(", {no_data} without data"));
+            }
+            if !checks.is_empty() {
+                detail.push_str(&format!(
+                    "; {failed_checks} of {} functional checks failed",
+                    checks.len()
+                ));
+            }
             if v.passed() {
                 ("passed", "PASSED", detail)
             } else {
@@ -197,14 +200,23 @@ fn banner(out: &mut String, verdict: Option<&VerdictDoc>, incomplete: bool) {
              this report covers only what was gathered</div>\n",
         );
     }
-    if let Some(v) = verdict
-        && !v.notes.is_empty()
-    {
-        out.push_str("<div class=\"notes\"><ul>\n");
-        for note in &v.notes {
-            let _ = writeln!(out, "<li>{}</li>", esc(note));
+    if let Some(v) = verdict {
+        let mut notes: Vec<String> = v.notes.clone();
+        for name in v.phase_names() {
+            for note in &v.phases[name].notes {
+                // The load phase's notes are usually the top-level notes too.
+                if !v.notes.contains(note) {
+                    notes.push(format!("{name}: {note}"));
+                }
+            }
         }
-        out.push_str("</ul></div>\n");
+        if !notes.is_empty() {
+            out.push_str("<div class=\"notes\"><ul>\n");
+            for note in &notes {
+                let _ = writeln!(out, "<li>{}</li>", esc(note));
+            }
+            out.push_str("</ul></div>\n");
+        }
     }
 }
 
@@ -238,22 +250,42 @@ fn thresholds_table(out: &mut String, verdict: Option<&VerdictDoc>) {
         );
         return;
     };
-    if verdict.thresholds.is_empty() {
+    let rows = verdict.all_thresholds();
+    if rows.is_empty() {
         out.push_str("<p class=\"empty\">no thresholds</p>\n");
-        return;
+    } else {
+        let phases = rows.iter().any(|t| t.phase.is_some());
+        out.push_str("<table class=\"thresholds\">\n<tr>");
+        if phases {
+            out.push_str("<th>phase</th>");
+        }
+        out.push_str(
+            "<th>metric</th><th>threshold</th><th>observed</th><th>status</th><th>source</th></tr>\n",
+        );
+        for row in &rows {
+            threshold_row(out, row, phases);
+        }
+        out.push_str("</table>\n");
     }
-    let phases = verdict.thresholds.iter().any(|t| t.phase.is_some());
-    out.push_str("<table id=\"thresholds\">\n<tr>");
-    if phases {
-        out.push_str("<th>phase</th>");
+    let checks = verdict.all_checks();
+    if !checks.is_empty() {
+        out.push_str("<h3>Functional checks</h3>\n<table class=\"functional\"><tr><th>phase</th><th>check</th><th>status</th><th>detail</th></tr>\n");
+        for (phase, check) in &checks {
+            let (cls, word) = if check.passed {
+                ("passed", "passed")
+            } else {
+                ("failed", "failed")
+            };
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td><span class=\"status {cls}\">{word}</span></td><td>{}</td></tr>",
+                esc(phase.as_deref().unwrap_or("")),
+                esc(&check.name),
+                esc(check.message.as_deref().unwrap_or(""))
+            );
+        }
+        out.push_str("</table>\n");
     }
-    out.push_str(
-        "<th>metric</th><th>threshold</th><th>observed</th><th>status</th><th>source</th></tr>\n",
-    );
-    for row in &verdict.thresholds {
-        threshold_row(out, row, phases);
-    }
-    out.push_str("</table>\n");
 }
 
 fn threshold_row(out: &mut String, row: &ThresholdRow, phases: bool) {
@@ -261,6 +293,17 @@ fn threshold_row(out: &mut String, row: &ThresholdRow, phases: bool) {
     if phases {
         let _ = write!(out, "<td>{}</td>", esc(row.phase.as_deref().unwrap_or("")));
     }
+    // A no-data row that fails the verdict is shown as failing.
+    let cls = if row.is_failing() {
+        "failed"
+    } else {
+        row.status.as_str()
+    };
+    let word = if row.is_failing() && row.status == "no-data" {
+        "no data (fails)"
+    } else {
+        row.status.as_str()
+    };
     let _ = writeln!(
         out,
         "<td><code>{}</code></td><td><code>{}</code></td><td class=\"num\">{}</td>\
@@ -268,9 +311,9 @@ fn threshold_row(out: &mut String, row: &ThresholdRow, phases: bool) {
         esc(&row.metric),
         esc(&row.expression),
         esc(&observed(row)),
-        esc(&row.status),
+        esc(word),
         esc(row.source.as_deref().unwrap_or("")),
-        cls = esc(&row.status),
+        cls = esc(cls),
     );
 }
 

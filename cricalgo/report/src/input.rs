@@ -27,12 +27,89 @@ pub struct VerdictDoc {
     /// Explanations (e.g. latency looks fast because requests failed).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Functional checks that count towards the verdict (the smoke phase's).
+    #[serde(default)]
+    pub checks: Vec<FunctionalCheckRow>,
+    /// A full run's phases (`smoke`, `load`), each with its own verdict document.
+    #[serde(default)]
+    pub phases: BTreeMap<String, PhaseDoc>,
+}
+
+/// One phase's verdict inside a full run's `verdict.json`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PhaseDoc {
+    /// `passed` or `failed`.
+    pub verdict: String,
+    /// The phase's thresholds.
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdRow>,
+    /// The phase's notes.
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// The phase's functional checks.
+    #[serde(default)]
+    pub checks: Vec<FunctionalCheckRow>,
+}
+
+/// A functional check in a verdict (pass/fail with a message).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FunctionalCheckRow {
+    /// What was checked.
+    pub name: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// Expected vs seen, for a failure.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 impl VerdictDoc {
     /// True when the verdict is `passed`.
     pub fn passed(&self) -> bool {
         self.verdict == "passed"
+    }
+
+    /// The phase names in run order (`smoke` before `load`).
+    pub fn phase_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.phases.keys().map(String::as_str).collect();
+        names.sort_by_key(|n| match *n {
+            "smoke" => 0,
+            "load" => 1,
+            _ => 2,
+        });
+        names
+    }
+
+    /// Every threshold row, with its phase filled in for a full run.
+    pub fn all_thresholds(&self) -> Vec<ThresholdRow> {
+        if self.phases.is_empty() {
+            return self.thresholds.clone();
+        }
+        let mut rows = Vec::new();
+        for name in self.phase_names() {
+            for row in &self.phases[name].thresholds {
+                let mut row = row.clone();
+                row.phase.get_or_insert_with(|| name.to_string());
+                rows.push(row);
+            }
+        }
+        rows
+    }
+
+    /// Every functional check, with its phase for a full run.
+    pub fn all_checks(&self) -> Vec<(Option<String>, FunctionalCheckRow)> {
+        if self.phases.is_empty() {
+            return self.checks.iter().map(|c| (None, c.clone())).collect();
+        }
+        self.phase_names()
+            .into_iter()
+            .flat_map(|name| {
+                self.phases[name]
+                    .checks
+                    .iter()
+                    .map(move |c| (Some(name.to_string()), c.clone()))
+            })
+            .collect()
     }
 }
 
@@ -47,12 +124,22 @@ pub struct ThresholdRow {
     pub observed: Option<f64>,
     /// `passed`, `failed` or `no-data`.
     pub status: String,
+    /// Whether this row makes the verdict fail (the gate sets it; a no-data row can fail).
+    #[serde(default)]
+    pub failing: Option<bool>,
     /// Where the threshold came from.
     #[serde(default)]
     pub source: Option<String>,
     /// The phase (`smoke`, `load`) in a full run, when the gate says so.
     #[serde(default)]
     pub phase: Option<String>,
+}
+
+impl ThresholdRow {
+    /// Whether this row makes the verdict fail.
+    pub fn is_failing(&self) -> bool {
+        self.failing.unwrap_or(self.status == "failed")
+    }
 }
 
 /// One check (k6 `check()`), with its pass and fail counts.

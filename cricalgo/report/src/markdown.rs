@@ -122,10 +122,11 @@ fn thresholds(out: &mut String, title: &str, verdict: Option<&VerdictDoc>) {
     };
     let _ = writeln!(out, "**{title}**\n");
     out.push_str("| phase | metric | threshold | observed | status |\n|---|---|---|---:|---|\n");
-    for row in &v.thresholds {
-        let mark = match row.status.as_str() {
-            "passed" => "✅ passed",
-            "failed" => "❌ failed",
+    for row in &v.all_thresholds() {
+        let mark = match (row.status.as_str(), row.is_failing()) {
+            ("passed", _) => "✅ passed",
+            ("failed", _) => "❌ failed",
+            (_, true) => "❌ no data",
             _ => "⚠️ no data",
         };
         let _ = writeln!(
@@ -138,4 +139,20 @@ fn thresholds(out: &mut String, title: &str, verdict: Option<&VerdictDoc>) {
         );
     }
     out.push('\n');
+    let failed: Vec<String> = v
+        .all_checks()
+        .into_iter()
+        .filter(|(_, c)| !c.passed)
+        .map(|(phase, c)| match phase {
+            Some(phase) => format!("{phase}: {}", c.name),
+            None => c.name,
+        })
+        .collect();
+    if !failed.is_empty() {
+        let _ = writeln!(
+            out,
+            "Functional checks failed: {}\n",
+            md_cell(&failed.join(", "))
+        );
+    }
 }
