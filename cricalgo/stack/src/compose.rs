@@ -39,12 +39,16 @@ pub struct ServiceSpec {
     pub restart: String,
     pub replicas: u32,
     pub aliases: Vec<String>,
+    /// Another service waits for this one with `service_completed_successfully`: it is done when
+    /// it exits 0, and a re-`up` does not run it again while its config is unchanged.
+    #[serde(default)]
+    pub one_shot: bool,
 }
 
 impl ServiceSpec {
-    /// A one-shot service (`restart: "no"`) is done when it exits 0; it is not restarted.
+    /// See [`ServiceSpec::one_shot`].
     pub fn is_one_shot(&self) -> bool {
-        self.restart == "no"
+        self.one_shot
     }
 }
 
@@ -651,8 +655,24 @@ impl RawFile {
                     restart,
                     replicas: raw.scale.unwrap_or(1),
                     aliases,
+                    one_shot: false,
                 },
             );
+        }
+        let completed: Vec<String> = services
+            .values()
+            .flat_map(|service: &ServiceSpec| {
+                service
+                    .depends_on
+                    .iter()
+                    .filter(|(_, condition)| **condition == Condition::ServiceCompletedSuccessfully)
+                    .map(|(name, _)| name.clone())
+            })
+            .collect();
+        for name in completed {
+            if let Some(service) = services.get_mut(&name) {
+                service.one_shot = true;
+            }
         }
         let spec = ProjectSpec {
             name: project.to_owned(),

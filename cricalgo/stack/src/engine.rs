@@ -418,15 +418,13 @@ async fn converge(
                     .collect();
                 tasks.abort_all();
                 return Err(StackError::Timeout {
-                    what: format!(
-                        "service {}",
-                        pending
-                            .iter()
-                            .map(|n| format!("`{n}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    what: pending
+                        .iter()
+                        .map(|n| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join("`, `"),
                     waited: timeout,
+                    last: "still starting".to_owned(),
                 });
             }
             Ok(None) => break,
@@ -577,8 +575,9 @@ async fn wait_ready(url: &str, deadline: Instant, timeout: Duration) -> Result<(
         };
         if Instant::now() >= deadline {
             return Err(StackError::Timeout {
-                what: format!("{url} (last: {last})"),
+                what: url.to_owned(),
                 waited: timeout,
+                last,
             });
         }
         tokio::time::sleep(POLL).await;

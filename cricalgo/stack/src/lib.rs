@@ -73,8 +73,12 @@ pub enum StackError {
     #[error("service `{service}` was not started: its dependency `{dependency}` failed")]
     DependencyFailed { service: String, dependency: String },
     /// The deadline passed before the stack was ready.
-    #[error("`{what}` was not ready after {}s; raise `--timeout` or look at `cricalgo staging logs`", waited.as_secs())]
-    Timeout { what: String, waited: Duration },
+    #[error("`{what}` was not ready after {}s ({last}); raise `--timeout` or look at `cricalgo staging logs`", waited.as_secs())]
+    Timeout {
+        what: String,
+        waited: Duration,
+        last: String,
+    },
     /// Nothing to roll back to.
     #[error(
         "project `{project}` has no earlier revision to roll back to (revisions: {count}); a revision is recorded by each successful `cricalgo staging up`"

@@ -225,6 +225,7 @@ mod tests {
             restart: "no".into(),
             replicas: 1,
             aliases: Vec::new(),
+            one_shot: false,
         }
     }
 

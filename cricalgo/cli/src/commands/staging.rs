@@ -111,7 +111,7 @@ pub async fn run(args: StagingArgs) -> anyhow::Result<Exit> {
     match args.command {
         StagingCommand::Up(up) => {
             let timeout = parse_timeout(&up.timeout)?;
-            let options = up_options(&up.file, parse_scale(&up.scale)?, timeout)?;
+            let options = up_options(&up.file, parse_scale(&up.scale)?, timeout, true)?;
             if up.build {
                 build_images(&options.load.file)?;
             }
@@ -131,7 +131,8 @@ pub async fn run(args: StagingArgs) -> anyhow::Result<Exit> {
         } => {
             let timeout = parse_timeout(&timeout)?;
             let changes = parse_scale(&changes)?;
-            let options = up_options(&file, Vec::new(), timeout)?;
+            // The running revision is scaled; the file is read only when none is recorded yet.
+            let options = up_options(&file, Vec::new(), timeout, false)?;
             interruptible(async {
                 let report = cricalgo_stack::scale(&target, &options, &changes)
                     .await
@@ -198,6 +199,20 @@ pub async fn run(args: StagingArgs) -> anyhow::Result<Exit> {
     }
 }
 
+/// `cricalgo rollback --compose`: re-converge to the previous revision and wait for health
+/// through nginx again; refuses (exit 1) when there is no earlier revision.
+pub async fn rollback(timeout: Duration) -> anyhow::Result<Exit> {
+    let target = target();
+    interruptible(async {
+        let report = cricalgo_stack::rollback(&target, timeout, Some(&Probe::nginx_ready()))
+            .await
+            .map_err(stack_error)?;
+        print_report(&report, "rollback");
+        Ok(Exit::Success)
+    })
+    .await
+}
+
 /// Ctrl-C stops the command; an interrupted `up` leaves containers the next `up` converges from.
 async fn interruptible(
     work: impl std::future::Future<Output = anyhow::Result<Exit>>,
@@ -258,12 +273,13 @@ pub fn up_options(
     file: &FileArgs,
     scale: Vec<(String, u32)>,
     timeout: Duration,
+    required: bool,
 ) -> anyhow::Result<UpOptions> {
     let path = file
         .file
         .clone()
         .unwrap_or_else(|| repo_root().join(COMPOSE_FILE));
-    if !path.is_file() {
+    if required && !path.is_file() {
         return Err(usage(anyhow::anyhow!(
             "compose file `{}` not found; run from the repository or pass `-f FILE`",
             path.display()
