@@ -140,3 +140,110 @@ pub async fn send(
     }
     response
 }
+
+/// Why a one-off request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The URL is not a plain `http://host[:port]/path` URL.
+    #[error("`{0}` is not an `http://` URL")]
+    Url(String),
+    /// Connecting failed (refused, unreachable, unresolvable).
+    #[error("cannot connect to `{url}`: {message}")]
+    Connect { url: String, message: String },
+    /// The request failed after connecting.
+    #[error("request to `{url}` failed: {message}")]
+    Request { url: String, message: String },
+    /// No complete answer within the timeout.
+    #[error("`{url}` did not answer within {timeout:?}")]
+    Timeout { url: String, timeout: Duration },
+}
+
+/// A one-off answer.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+/// One request on a fresh connection (for functional checks, outside the load's hot path).
+pub async fn fetch(
+    method: http::Method,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<Bytes>,
+    timeout: Duration,
+) -> Result<Fetched, FetchError> {
+    match tokio::time::timeout(timeout, fetch_inner(method, url, headers, body)).await {
+        Ok(result) => result,
+        Err(_) => Err(FetchError::Timeout {
+            url: url.to_string(),
+            timeout,
+        }),
+    }
+}
+
+async fn fetch_inner(
+    method: http::Method,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<Bytes>,
+) -> Result<Fetched, FetchError> {
+    let bad_url = || FetchError::Url(url.to_string());
+    let uri: http::Uri = url.parse().map_err(|_| bad_url())?;
+    if uri.scheme_str() != Some("http") {
+        return Err(bad_url());
+    }
+    let authority = uri.authority().ok_or_else(bad_url)?.clone();
+    let port = authority.port_u16().unwrap_or(80);
+    let host = authority.host().trim_matches(['[', ']']).to_string();
+    let connect_err = |message: String| FetchError::Connect {
+        url: url.to_string(),
+        message,
+    };
+    let stream = TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|err| connect_err(err.to_string()))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|err| connect_err(err.to_string()))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let path = uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/")
+        .to_string();
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, authority.as_str());
+    for (name, value) in headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let request_err = |message: String| FetchError::Request {
+        url: url.to_string(),
+        message,
+    };
+    let request = builder
+        .body(Full::new(body.unwrap_or_default()))
+        .map_err(|err| request_err(err.to_string()))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|err| request_err(err.to_string()))?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|err| request_err(err.to_string()))?
+        .to_bytes();
+    Ok(Fetched {
+        status,
+        headers,
+        body,
+    })
+}

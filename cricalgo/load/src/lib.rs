@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod target;
 pub mod template;
 
+pub use client::{FetchError, Fetched, fetch};
 pub use engine::{EngineError, Event, preflight, resolve, run_scenario};
 pub use metrics::{MetricKind, MetricValues, Trend};
 pub use result::{RunResult, TimeseriesRow, known_metrics};

@@ -280,3 +280,58 @@ async fn bodies_are_signed_with_the_secret_from_the_environment() {
     let err = missing.plan().unwrap_err().to_string();
     assert!(err.contains("`CRICALGO_LOAD_TEST_UNSET_VAR`"), "{err}");
 }
+
+#[test]
+fn every_shipped_scenario_parses_and_plans() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../load/scenarios");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("load/scenarios exists") {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let scenario = Scenario::from_file(&path).unwrap_or_else(|err| panic!("{err}"));
+        let plan = scenario
+            .plan_with_env(&|_| None)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        assert!(!plan.requests.is_empty());
+        seen += 1;
+    }
+    assert!(seen >= 2, "expected webhook.json and capacity.json in {}", dir.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_scenario_sends_unique_well_formed_deposits() {
+    let target = target::start().await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../load/scenarios");
+    let mut scenario = Scenario::from_file(&dir.join("webhook.json")).unwrap();
+    scenario.base_url = target.url();
+    scenario.think_time = None;
+    scenario.executor = serde_json::from_value(
+        serde_json::json!({"executor": "shared-iterations", "vus": 4, "iterations": 40}),
+    )
+    .unwrap();
+    let plan = scenario.plan_with_env(&|_| None).unwrap();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let result = cricalgo_load::run_scenario(plan, tx, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(count(&result, "http_reqs"), 80.0);
+    assert!(result.checks().iter().all(|(_, _, fails)| *fails == 0), "{:?}", result.checks());
+    let bodies = target.stats.webhook_bodies.lock().unwrap();
+    let mut hashes = Vec::new();
+    for (body, signature) in bodies.iter() {
+        assert!(signature.is_none());
+        let json: serde_json::Value = serde_json::from_slice(body).expect("body is JSON");
+        let telegram = json["metadata"]["telegram_id"].as_i64().unwrap();
+        assert!((100001..=100050).contains(&telegram));
+        assert!(json["confirmations"].as_i64().unwrap() >= 3);
+        let amount = json["amount"].as_str().unwrap();
+        assert_eq!(amount.split_once('.').unwrap().1.len(), 2);
+        hashes.push(json["tx_hash"].as_str().unwrap().to_string());
+    }
+    let total = hashes.len();
+    hashes.sort();
+    hashes.dedup();
+    assert_eq!(hashes.len(), total);
+}

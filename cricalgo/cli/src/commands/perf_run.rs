@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use cricalgo_gate::{
-    Check, GateInput, GateOptions, Group, Metric, MetricType, Percentile, Source, Summary,
-    Threshold, TrendValues, Values, Verdict,
+    Check, FunctionalCheck, GateInput, GateOptions, Group, Metric, MetricType, Percentile, Source,
+    Summary, Threshold, TrendValues, Values, Verdict,
 };
 use cricalgo_load::duration::parse_duration;
 use cricalgo_load::{
@@ -418,21 +418,30 @@ pub async fn run_native(
     cancel: CancellationToken,
     mode: ProgressMode,
 ) -> anyhow::Result<RunOutcome> {
-    std::fs::create_dir_all(&run_plan.out)
-        .with_context(|| format!("failed to create run folder `{}`", run_plan.out.display()))?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let view = tokio::spawn(show_progress(rx, mode));
-    let result = cricalgo_load::run_scenario(run_plan.plan.clone(), tx, cancel)
-        .await
-        .context("the load engine could not start")?;
-    let _ = view.await;
+    let result = run_load(&run_plan.plan, cancel, mode).await?;
     write_run_folder(
         &run_plan.out,
         &result,
         &run_plan.scenario,
         &run_plan.thresholds,
+        &[],
         GateOptions::default(),
     )
+}
+
+/// Runs the plan on the native engine with a progress view and returns the engine's result.
+pub async fn run_load(
+    plan: &Plan,
+    cancel: CancellationToken,
+    mode: ProgressMode,
+) -> anyhow::Result<RunResult> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let view = tokio::spawn(show_progress(rx, mode));
+    let result = cricalgo_load::run_scenario(plan.clone(), tx, cancel)
+        .await
+        .context("the load engine could not start")?;
+    let _ = view.await;
+    Ok(result)
 }
 
 /// Consumes engine events into a progress bar or plain lines.
@@ -627,6 +636,7 @@ pub fn write_run_folder(
     result: &RunResult,
     scenario: &Scenario,
     thresholds: &[Threshold],
+    checks: &[FunctionalCheck],
     options: GateOptions,
 ) -> anyhow::Result<RunOutcome> {
     std::fs::create_dir_all(dir)
@@ -635,7 +645,7 @@ pub fn write_run_folder(
     let input = GateInput {
         summary: Some(&summary),
         thresholds: thresholds.to_vec(),
-        checks: Vec::new(),
+        checks: checks.to_vec(),
         incomplete: result.incomplete,
     };
     let mut verdict = cricalgo_gate::evaluate(&input, options)
