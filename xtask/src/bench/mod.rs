@@ -3,6 +3,8 @@
 
 use clap::{Args, Subcommand};
 
+mod stack_up;
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     #[command(subcommand)]
@@ -10,8 +12,13 @@ pub struct BenchArgs {
 }
 
 #[derive(Debug, Subcommand)]
-enum Bench {}
+enum Bench {
+    /// B5: `cricalgo staging up` vs `docker-compose up -d` + polling, until all healthy.
+    StackUp(stack_up::StackUpArgs),
+}
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    match args.bench {}
+    match args.bench {
+        Bench::StackUp(args) => stack_up::run(args),
+    }
 }
