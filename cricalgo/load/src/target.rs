@@ -2,7 +2,8 @@
 //! slow answers, and a webhook look-alike, all counted.
 //!
 //! Routes: `/status/{code}`, `/delay/{ms}`, `POST /api/v1/webhooks/bep20` (202
-//! `{"ok":true,"tx_id":…}`), anything else 200 `ok`.
+//! `{"ok":true,"tx_id":…}`), `GET /api/v1/deposits/{tx_id}` (the stored `tx_hash`), `/metrics`
+//! (the webhook's series names), anything else 200 `ok`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,8 @@ pub struct TargetStats {
     pub connections: AtomicU64,
     /// Bodies of webhook POSTs (at most 100 000 kept) with their `X-Signature` header.
     pub webhook_bodies: Mutex<Vec<(Bytes, Option<String>)>>,
+    /// `tx_id` → `tx_hash` of accepted webhooks (at most 100 000 kept).
+    pub deposits: Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// A running target; dropped → stops accepting.
@@ -112,6 +115,10 @@ async fn answer(
             .await
             .map(|collected| collected.to_bytes())
             .unwrap_or_default();
+        let tx_id = uuid::Uuid::new_v4().to_string();
+        let tx_hash = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|json| json.get("tx_hash")?.as_str().map(str::to_string));
         {
             let mut bodies = stats
                 .webhook_bodies
@@ -121,7 +128,13 @@ async fn answer(
                 bodies.push((body, signature));
             }
         }
-        let text = format!("{{\"ok\":true,\"tx_id\":\"{}\"}}", uuid::Uuid::new_v4());
+        if let Some(tx_hash) = tx_hash {
+            let mut deposits = stats.deposits.lock().unwrap_or_else(|e| e.into_inner());
+            if deposits.len() < 100_000 {
+                deposits.insert(tx_id.clone(), tx_hash);
+            }
+        }
+        let text = format!("{{\"ok\":true,\"tx_id\":\"{tx_id}\"}}");
         let mut response = hyper::Response::new(Full::new(Bytes::from(text)));
         *response.status_mut() = http::StatusCode::ACCEPTED;
         response.headers_mut().insert(
@@ -129,6 +142,29 @@ async fn answer(
             http::HeaderValue::from_static("application/json"),
         );
         return Ok(response);
+    }
+    if let Some(tx_id) = path.strip_prefix("/api/v1/deposits/") {
+        let found = stats
+            .deposits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(tx_id)
+            .cloned();
+        return Ok(match found {
+            Some(tx_hash) => {
+                let text =
+                    serde_json::json!({"tx_id": tx_id, "tx_hash": tx_hash, "status": "received"})
+                        .to_string();
+                hyper::Response::new(Full::new(Bytes::from(text)))
+            }
+            None => respond(404, "{\"ok\":false}"),
+        });
+    }
+    if path == "/metrics" {
+        return Ok(respond(
+            200,
+            "http_requests_total{method=\"GET\",route=\"/\",status=\"200\"} 1\nhttp_server_request_duration_seconds_count 1\nwebhook_requests_total{outcome=\"accepted\"} 1\n",
+        ));
     }
     Ok(respond(200, "ok"))
 }

@@ -297,7 +297,11 @@ fn every_shipped_scenario_parses_and_plans() {
         assert!(!plan.requests.is_empty());
         seen += 1;
     }
-    assert!(seen >= 2, "expected webhook.json and capacity.json in {}", dir.display());
+    assert!(
+        seen >= 2,
+        "expected webhook.json and capacity.json in {}",
+        dir.display()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,7 +321,11 @@ async fn the_webhook_scenario_sends_unique_well_formed_deposits() {
         .await
         .unwrap();
     assert_eq!(count(&result, "http_reqs"), 80.0);
-    assert!(result.checks().iter().all(|(_, _, fails)| *fails == 0), "{:?}", result.checks());
+    assert!(
+        result.checks().iter().all(|(_, _, fails)| *fails == 0),
+        "{:?}",
+        result.checks()
+    );
     let bodies = target.stats.webhook_bodies.lock().unwrap();
     let mut hashes = Vec::new();
     for (body, signature) in bodies.iter() {

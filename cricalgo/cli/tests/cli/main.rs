@@ -2,3 +2,4 @@
 //! runs the built binary in a temporary folder and asserts stdout, stderr and the exit code.
 
 mod perf_check;
+mod perf_run;
