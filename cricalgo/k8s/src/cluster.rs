@@ -26,9 +26,12 @@ pub const FIELD_MANAGER: &str = "cricalgo";
 pub enum ClusterError {
     /// Neither a kubeconfig nor an in-cluster service account was found.
     #[error(
-        "no Kubernetes cluster is configured: no kubeconfig (`KUBECONFIG` or `~/.kube/config`) and not running in a pod; point `KUBECONFIG` at a cluster (for a local one: `kind create cluster` or `k3d cluster create`)"
+        "no Kubernetes cluster is configured ({reason}) and this is not a pod; point `KUBECONFIG` (default `~/.kube/config`) at a cluster, for a local one `kind create cluster` or `k3d cluster create`"
     )]
-    NoConfig(#[source] InferConfigError),
+    NoConfig {
+        /// Why the kubeconfig could not be used.
+        reason: String,
+    },
     /// The configuration was found but no client could be built from it.
     #[error("failed to build a Kubernetes client from the configuration")]
     Client(#[source] kube::Error),
@@ -125,11 +128,24 @@ fn api_error(action: impl Into<String>) -> impl FnOnce(kube::Error) -> ClusterEr
 /// Connects with the configuration kube infers (kubeconfig, then in-cluster) and checks that the
 /// API server answers within `timeout`.
 pub async fn connect(timeout: Duration) -> Result<Client, ClusterError> {
-    let config = Config::infer().await.map_err(ClusterError::NoConfig)?;
+    let config = Config::infer()
+        .await
+        .map_err(|err| ClusterError::NoConfig {
+            reason: kubeconfig_reason(&err),
+        })?;
     let url = config.cluster_url.to_string();
     let client = Client::try_from(config).map_err(ClusterError::Client)?;
     check_reachable(&client, &url, timeout).await?;
     Ok(client)
+}
+
+/// The kubeconfig half of kube's inference error, in one line.
+fn kubeconfig_reason(err: &InferConfigError) -> String {
+    std::error::Error::source(err)
+        .map(|kubeconfig| kubeconfig.to_string())
+        .unwrap_or_else(|| err.to_string())
+        .replace("'\"", "`")
+        .replace("\"'", "`")
 }
 
 /// Asks the API server for its version, as a reachability check.
