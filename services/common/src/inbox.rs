@@ -14,8 +14,8 @@ use crate::deposit::NewDeposit;
 pub enum Accepted {
     /// A new row; the deposit must be nudged onto the queue.
     New(Uuid),
-    /// The same `(chain, tx_hash)` was stored before. `requeue` is set when this delivery raised
-    /// the confirmations of a deposit that was waiting for them, making it eligible again.
+    /// The same `(chain, tx_hash)` was stored before. `requeue` is set when the deposit awaits a
+    /// worker: still `received`, or made eligible again by raised confirmations.
     Duplicate {
         /// The first delivery's id.
         tx_id: Uuid,
@@ -64,8 +64,8 @@ pub async fn accept(
         return Ok(Accepted::New(tx_id));
     }
     // The conflicting row is committed (ON CONFLICT waited for it); a new statement sees it.
-    let (tx_id, stored, confirmations): (Uuid, Decimal, i64) = sqlx::query_as(
-        "SELECT id, amount, confirmations FROM deposits WHERE chain = $1 AND tx_hash = $2",
+    let (tx_id, stored, confirmations, status): (Uuid, Decimal, i64, String) = sqlx::query_as(
+        "SELECT id, amount, confirmations, status FROM deposits WHERE chain = $1 AND tx_hash = $2",
     )
     .bind(&deposit.chain)
     .bind(&deposit.tx_hash)
@@ -74,11 +74,15 @@ pub async fn accept(
     if stored.normalize() != deposit.amount.normalize() {
         return Ok(Accepted::Conflict { tx_id, stored });
     }
+    // A redelivery of a deposit still waiting for a worker nudges the queue again: the first
+    // delivery's nudge may have been lost (an answer that timed out after the commit, a Redis
+    // blip). Workers skip entries whose deposit is done, so an extra nudge is harmless.
+    let waiting = status == "received";
     if deposit.confirmations <= confirmations {
         return Ok(Accepted::Duplicate {
             tx_id,
             raised: false,
-            requeue: false,
+            requeue: waiting,
         });
     }
     let updated: Option<(String, String)> = sqlx::query_as(
@@ -98,12 +102,12 @@ pub async fn accept(
         Some((before, after)) => Accepted::Duplicate {
             tx_id,
             raised: true,
-            requeue: before == "pending_confirmations" && after == "received",
+            requeue: after == "received" && (before == "pending_confirmations" || waiting),
         },
         None => Accepted::Duplicate {
             tx_id,
             raised: false,
-            requeue: false,
+            requeue: waiting,
         },
     })
 }
