@@ -200,7 +200,12 @@ pub fn evaluate(input: &GateInput<'_>, options: GateOptions) -> Result<Verdict, 
         push(threshold, None, &mut rows, &mut notes);
     }
     if let Some(summary) = input.summary {
-        for (key, metric) in &summary.metrics {
+        // The error rate before everything else, as with the defaults.
+        let (errors, others): (Vec<_>, Vec<_>) = summary
+            .metrics
+            .iter()
+            .partition(|(key, _)| key.split('{').next() == Some("http_req_failed"));
+        for (key, metric) in errors.into_iter().chain(others) {
             for recorded in &metric.recorded {
                 match Threshold::parse(key, &recorded.expression, Source::File) {
                     Ok(threshold) => {

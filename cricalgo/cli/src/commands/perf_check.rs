@@ -141,8 +141,7 @@ pub async fn run(args: PerfCheckArgs) -> anyhow::Result<Exit> {
     }
 
     if args.json {
-        let doc = verdict_document(&judged, passed)?;
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", verdict_document(&judged, passed)?);
     } else {
         let color = std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
@@ -157,18 +156,35 @@ pub async fn run(args: PerfCheckArgs) -> anyhow::Result<Exit> {
 
 /// The verdict document: one phase prints `verdict.json`'s shape as is; several phases print the
 /// last (load) phase's document with the overall verdict and every phase under `phases`.
-fn verdict_document(judged: &[JudgedPhase], passed: bool) -> anyhow::Result<serde_json::Value> {
-    let last = judged.last().context("nothing was judged")?;
-    let mut doc = serde_json::to_value(&last.verdict)?;
-    if judged.len() > 1 {
-        let phases: serde_json::Map<String, serde_json::Value> = judged
-            .iter()
-            .map(|p| Ok((p.name.clone(), serde_json::to_value(&p.verdict)?)))
-            .collect::<anyhow::Result<_>>()?;
-        doc["verdict"] = serde_json::json!(if passed { "passed" } else { "failed" });
-        doc["phases"] = serde_json::Value::Object(phases);
+fn verdict_document(judged: &[JudgedPhase], passed: bool) -> anyhow::Result<String> {
+    #[derive(serde::Serialize)]
+    struct Combined<'a> {
+        verdict: cricalgo_gate::Outcome,
+        thresholds: &'a [cricalgo_gate::ThresholdResult],
+        notes: &'a [String],
+        incomplete: bool,
+        phases: std::collections::BTreeMap<&'a str, &'a Verdict>,
     }
-    Ok(doc)
+    let last = judged.last().context("nothing was judged")?;
+    let text = if judged.len() == 1 {
+        serde_json::to_string_pretty(&last.verdict)?
+    } else {
+        serde_json::to_string_pretty(&Combined {
+            verdict: if passed {
+                cricalgo_gate::Outcome::Passed
+            } else {
+                cricalgo_gate::Outcome::Failed
+            },
+            thresholds: &last.verdict.thresholds,
+            notes: &last.verdict.notes,
+            incomplete: judged.iter().any(|p| p.verdict.incomplete),
+            phases: judged
+                .iter()
+                .map(|p| (p.name.as_str(), &p.verdict))
+                .collect(),
+        })?
+    };
+    Ok(text)
 }
 
 /// The newest run folder under `dir`: the latest UTC stamp in its name, then modification time.
