@@ -258,7 +258,7 @@ mod tests {
         let template = &patch[0]["value"];
         assert_eq!(
             template["spec"]["containers"][0]["image"],
-            "cricalgo-services:0.1.0"
+            "cricalgo-app:0.1.0"
         );
         assert!(
             template["metadata"]["labels"]

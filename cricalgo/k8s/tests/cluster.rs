@@ -419,7 +419,7 @@ async fn rollback_plans_both_deployments_then_patches_then_waits() {
                 assert_eq!(patch[0]["path"], "/spec/template");
                 assert_eq!(
                     patch[0]["value"]["spec"]["containers"][0]["image"],
-                    "cricalgo-services:0.1.0"
+                    "cricalgo-app:0.1.0"
                 );
                 assert!(
                     patch[0]["value"]["metadata"]["labels"]
@@ -436,7 +436,7 @@ async fn rollback_plans_both_deployments_then_patches_then_waits() {
             |patch| {
                 assert_eq!(
                     patch[0]["value"]["spec"]["containers"][0]["image"],
-                    "cricalgo-services:0.1.0"
+                    "cricalgo-app:0.1.0"
                 );
             },
             with_status(worker.clone(), 3, worker["status"].clone()),
