@@ -15,6 +15,8 @@ use crate::manifest::verify_manifest;
 pub enum FolderKind {
     /// `perf full-run`: every file of the artifacts spec, with `smoke/`, `logs/` and `junit.xml`.
     FullRun,
+    /// `perf full-run --no-stack`: like [`FolderKind::FullRun`] without container logs.
+    FullRunNoStack,
     /// `perf run` or `smoke`: summaries, verdict, time series, reports and manifest.
     SingleRun,
 }
@@ -46,7 +48,7 @@ pub const SINGLE_RUN_FILES: &[&str] = &[
 pub fn audit(dir: &Path, kind: FolderKind) -> Vec<String> {
     let mut problems = Vec::new();
     let required = match kind {
-        FolderKind::FullRun => FULL_RUN_FILES,
+        FolderKind::FullRun | FolderKind::FullRunNoStack => FULL_RUN_FILES,
         FolderKind::SingleRun => SINGLE_RUN_FILES,
     };
     for file in required {
@@ -66,6 +68,8 @@ pub fn audit(dir: &Path, kind: FolderKind) -> Vec<String> {
         if logs == 0 {
             problems.push("`logs/` holds no `<service>.log`".to_string());
         }
+    }
+    if kind != FolderKind::SingleRun {
         for file in ["smoke/summary.json", "smoke/verdict.json"] {
             if !dir.join(file).is_file() {
                 problems.push(format!("`{file}` is missing"));

@@ -7,6 +7,7 @@ pub fn number(value: Option<f64>) -> String {
     match value {
         None => "—".to_string(),
         Some(0.0) => "0".to_string(),
+        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
         Some(v) if v.abs() >= 1000.0 => format!("{v:.0}"),
         Some(v) if v.abs() >= 100.0 => format!("{v:.1}"),
         Some(v) if v.abs() >= 1.0 => format!("{v:.2}"),

@@ -89,7 +89,7 @@ pub fn render(info: &ManifestInfo, data: &RunData) -> Result<String> {
 
     out.push_str("<h2>Latency distribution and status codes</h2>\n");
     latency_distribution(&mut out, data)?;
-    status_codes(&mut out, data.summary.as_ref())?;
+    status_codes(&mut out, data.summary.as_ref(), data.prometheus.as_ref())?;
 
     out.push_str("<h2>Client side and server side</h2>\n");
     client_server(&mut out, data.summary.as_ref(), data.prometheus.as_ref());
@@ -109,8 +109,9 @@ pub fn render(info: &ManifestInfo, data: &RunData) -> Result<String> {
         if let Some(summary) = &smoke.summary {
             key_figures(&mut out, summary);
         }
-        out.push_str("<h3>Smoke thresholds</h3>\n");
-        thresholds_table(&mut out, smoke.verdict.as_ref());
+        out.push_str(
+            "<p class=\"meta\">Its thresholds and functional checks are in the tables above.</p>\n",
+        );
         out.push_str("<h3>Smoke checks</h3>\n");
         checks_table(
             &mut out,
@@ -421,39 +422,66 @@ fn latency_distribution(out: &mut String, data: &RunData) -> Result<()> {
     Ok(())
 }
 
-fn status_codes(out: &mut String, summary: Option<&Summary>) -> Result<()> {
-    let Some(summary) = summary.filter(|s| !s.status_codes.is_empty()) else {
-        out.push_str("<p class=\"empty\">no status-code breakdown in the summary</p>\n");
+fn status_codes(
+    out: &mut String,
+    summary: Option<&Summary>,
+    prom: Option<&PrometheusSnapshot>,
+) -> Result<()> {
+    let client: Vec<(String, f64)> = summary
+        .map(|s| {
+            s.status_codes
+                .iter()
+                .map(|(code, count)| (code.clone(), *count as f64))
+                .collect()
+        })
+        .unwrap_or_default();
+    let server: Vec<(String, f64)> = prom
+        .map(|p| {
+            p.status_codes
+                .iter()
+                .filter(|(_, count)| **count > 0.0)
+                .map(|(code, count)| (code.clone(), *count))
+                .collect()
+        })
+        .unwrap_or_default();
+    if client.is_empty() && server.is_empty() {
+        out.push_str("<p class=\"empty\">no status-code breakdown (the summary has no <code>http_reqs{status:…}</code> sub-metrics and Prometheus gave none)</p>\n");
         return Ok(());
-    };
-    let total: u64 = summary.status_codes.values().sum();
-    let bars: Vec<(String, f64)> = summary
-        .status_codes
-        .iter()
-        .map(|(code, count)| (code.clone(), *count as f64))
-        .collect();
-    plot(
-        out,
-        plots::bars("Status codes", "HTTP status", "requests", &bars, BAR)?,
-        "status codes",
-    );
-    out.push_str(
-        "<table id=\"status-codes\"><tr><th>status</th><th>requests</th><th>share</th></tr>\n",
-    );
-    for (code, count) in &summary.status_codes {
-        let share = if total > 0 {
-            Some(*count as f64 / total as f64)
-        } else {
-            None
-        };
+    }
+    for (title, side, rows, color) in [
+        ("Status codes (client side)", "client", &client, BAR),
+        (
+            "Status codes answered by the apps (server side)",
+            "server",
+            &server,
+            SERVER_BAR,
+        ),
+    ] {
+        if rows.is_empty() {
+            continue;
+        }
+        plot(
+            out,
+            plots::bars(title, "HTTP status", "responses", rows, color)?,
+            "status codes",
+        );
+        let total: f64 = rows.iter().map(|(_, c)| c).sum();
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td class=\"num\">{count}</td><td class=\"num\">{}</td></tr>",
-            esc(code),
-            percent(share)
+            "<table class=\"status-codes\" data-side=\"{side}\"><tr><th>status ({side} side)</th><th>responses</th><th>share</th></tr>"
         );
+        for (code, count) in rows {
+            let share = (total > 0.0).then(|| count / total);
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                esc(code),
+                number(Some(*count)),
+                percent(share)
+            );
+        }
+        out.push_str("</table>\n");
     }
-    out.push_str("</table>\n");
     Ok(())
 }
 

@@ -95,6 +95,9 @@ pub struct PrometheusSnapshot {
     pub deposit_queue_depth_max: Option<f64>,
     /// `db_pool_connections` summed over instances, by `state`.
     pub db_pool_connections: BTreeMap<String, f64>,
+    /// Responses the apps sent during the window, by HTTP status.
+    #[serde(default)]
+    pub status_codes: BTreeMap<String, f64>,
     /// Alerts firing at the end.
     pub alerts_firing: Vec<FiringAlert>,
     /// Server-side latency histogram over the window (cumulative buckets).
@@ -141,6 +144,10 @@ fn queries(window: &str) -> Vec<(&'static str, String)> {
         (
             "db_pool_connections",
             "sum by (state) (db_pool_connections)".to_string(),
+        ),
+        (
+            "status_codes",
+            format!("sum by (status) (increase(http_requests_total[{window}]))"),
         ),
         (
             "latency_buckets",
@@ -281,6 +288,13 @@ fn apply(snapshot: &mut PrometheusSnapshot, name: &str, samples: &[Sample]) {
             for (labels, value) in samples {
                 if let (Some(state), Some(value)) = (labels.get("state"), value) {
                     snapshot.db_pool_connections.insert(state.clone(), *value);
+                }
+            }
+        }
+        "status_codes" => {
+            for (labels, value) in samples {
+                if let (Some(status), Some(value)) = (labels.get("status"), value) {
+                    snapshot.status_codes.insert(status.clone(), value.round());
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! runs the built binary in a temporary folder and asserts stdout, stderr and the exit code.
 
 mod db;
+mod full_run;
 mod k8s_monitoring;
 mod perf_check;
 mod perf_run;

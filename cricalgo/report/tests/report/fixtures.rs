@@ -228,7 +228,7 @@ fn prometheus(dir: &Path, reachable: bool, p95: f64, ratio: f64) {
         json!({"source": "http://127.0.0.1:9090", "evaluated_at": "2025-09-20T14:38:18Z", "window_seconds": 120,
                "reachable": true, "error": null, "p50_ms": p95 * 0.2, "p95_ms": p95 * 0.8, "p99_ms": p95 * 1.3,
                "request_rate": 118.2, "error_5xx_ratio": ratio, "deposit_queue_depth": 3.0,
-               "deposit_queue_depth_max": 41.0, "db_pool_connections": {"active": 7.0, "idle": 23.0, "max": 150.0},
+               "deposit_queue_depth_max": 41.0, "status_codes": {"200": 7090.0, "202": 7090.0}, "db_pool_connections": {"active": 7.0, "idle": 23.0, "max": 150.0},
                "alerts_firing": if ratio > 0.05 { json!([{"name": "WebhookHigh5xxRatio", "severity": "critical",
                    "active_at": "2025-09-20T14:37:00Z", "labels": {"alertname": "WebhookHigh5xxRatio", "severity": "critical"}}]) } else { json!([]) },
                "latency_buckets": [{"le_ms": 5.0, "count": 1200.0}, {"le_ms": 25.0, "count": 6100.0},

@@ -56,6 +56,8 @@ async fn query(Query(params): Query<HashMap<String, String>>) -> Json<Value> {
             (&[("state", "idle")], "24"),
             (&[("state", "max")], "150"),
         ])
+    } else if q.starts_with("sum by (status) (increase(http_requests_total[") {
+        vector(&[(&[("status", "202")], "997.4"), (&[("status", "503")], "3")])
     } else if q.contains("increase(http_server_request_duration_seconds_bucket") {
         vector(&[
             (&[("le", "+Inf")], "1000"),
@@ -105,6 +107,7 @@ async fn collects_the_server_side_view() {
     assert_eq!(snapshot.deposit_queue_depth, Some(4.0));
     assert_eq!(snapshot.deposit_queue_depth_max, Some(57.0));
     assert_eq!(snapshot.db_pool_connections["max"], 150.0);
+    assert_eq!(snapshot.status_codes["202"], 997.0);
     assert_eq!(snapshot.alerts_firing.len(), 1);
     assert_eq!(snapshot.alerts_firing[0].name, "DepositQueueBacklog");
     let les: Vec<Option<f64>> = snapshot.latency_buckets.iter().map(|b| b.le_ms).collect();
