@@ -30,6 +30,21 @@ use crate::{Event, Probe, StackError, Target, UpOptions};
 /// How often container state is polled while waiting.
 const POLL: Duration = Duration::from_millis(200);
 
+/// How long a service without a healthcheck must stay running to count as up.
+const STABLE: Duration = Duration::from_secs(1);
+
+/// Time since an Engine API `StartedAt` timestamp (zero when unknown).
+fn running_for(started_at: Option<&str>) -> Duration {
+    started_at
+        .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+        .and_then(|at| {
+            (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
+                .to_std()
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// What happened to one replica.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -428,10 +443,9 @@ async fn converge(
                 });
             }
             Ok(None) => break,
-            Ok(Some(Err(join))) => {
-                tasks.abort_all();
-                panic!("service task panicked: {join}");
-            }
+            // Tasks aborted after the first failure end as cancelled.
+            Ok(Some(Err(join))) if join.is_cancelled() => {}
+            Ok(Some(Err(join))) => std::panic::resume_unwind(join.into_panic()),
             Ok(Some(Ok((name, result)))) => match result {
                 Ok(outcome) => {
                     outcomes.insert(name, outcome);
@@ -790,6 +804,11 @@ impl ServiceTask {
                     }
                     continue;
                 }
+                // A service that is never restarted may finish: exit 0 is done, not a failure.
+                if exited && code == 0 && service.restart == "no" {
+                    ready += 1;
+                    continue;
+                }
                 if exited || status == ContainerStateStatusEnum::RESTARTING {
                     return Err(self.exited(container, code).await);
                 }
@@ -805,7 +824,11 @@ impl ServiceTask {
                         }
                         _ => {}
                     }
-                } else if status == ContainerStateStatusEnum::RUNNING {
+                } else if status == ContainerStateStatusEnum::RUNNING
+                    && running_for(state.started_at.as_deref()) >= STABLE
+                {
+                    // Without a healthcheck, "up" means it stayed up for a moment: a process that
+                    // crashes at once is reported, not waved through.
                     ready += 1;
                 }
             }
@@ -900,7 +923,7 @@ impl ReplicaTask {
             let name = summary_name(found);
             if label(found, labels::CONFIG_HASH) == Some(self.config_hash.as_str()) {
                 let state = found.state.map(|s| s.to_string()).unwrap_or_default();
-                let done = service.is_one_shot()
+                let done = (service.is_one_shot() || service.restart == "no")
                     && state == "exited"
                     && found
                         .status

@@ -69,6 +69,8 @@ pub fn container_name(project: &str, service: &str, number: u32) -> String {
 pub fn config_hash(project: &str, service: &ServiceSpec, image_id: &str) -> String {
     let mut shape = service.clone();
     shape.replicas = 0;
+    // Derived from other services (who waits for this one), not from this container.
+    shape.one_shot = false;
     let json = serde_json::to_vec(&(project, &shape, image_id)).expect("spec serializes");
     hex::encode(Sha256::digest(json))[..16].to_owned()
 }
