@@ -345,3 +345,77 @@ fn monitoring_reload_without_prometheus_says_where_it_looked() {
         out.stderr
     );
 }
+
+/// A Prometheus process killed when the test ends.
+struct Prometheus(std::process::Child);
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn monitoring_reload_against_a_real_prometheus_loading_the_shipped_config() {
+    let present = Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "`prometheus` is missing under CI=true; `.ci/run` installs Debian's `prometheus` package"
+        );
+        eprintln!("prometheus is not installed (apt-get install prometheus); skipping outside CI");
+        return;
+    }
+    let storage = tempfile::tempdir().unwrap();
+    let port = closed_port();
+    let config = repo().join("monitoring/prometheus/prometheus.yml");
+    let log = std::fs::File::create(storage.path().join("prometheus.log")).unwrap();
+    let _prometheus = Prometheus(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                storage.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.enable-lifecycle")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let ready = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|mut stream| {
+            let _ = write!(
+                stream,
+                "GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            );
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            answer.starts_with("HTTP/1.1 200")
+        });
+        if ready {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "prometheus did not become ready:\n{}",
+            std::fs::read_to_string(storage.path().join("prometheus.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = cricalgo(&["monitoring", "reload", "--url", &url], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout.trim(),
+        format!(
+            "Prometheus at {url} reloaded: 22 rules in 5 groups loaded (the rule files hold 22)"
+        )
+    );
+}
