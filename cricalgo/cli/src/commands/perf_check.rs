@@ -273,14 +273,26 @@ fn load(path: &Path) -> anyhow::Result<Vec<LoadedPhase>> {
         phases.push(load_folder(&smoke, "smoke", path)?);
     }
     if has_summary(path) {
-        phases.push(load_folder(path, "load", path)?);
+        // `smoke_<UTC>` folders (from `cricalgo smoke`) hold a smoke phase; others a load phase.
+        let is_smoke = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy().starts_with("smoke"))
+            })
+            .unwrap_or(false);
+        let name = if is_smoke && phases.is_empty() {
+            "smoke"
+        } else {
+            "load"
+        };
+        phases.push(load_folder(path, name, path)?);
     } else if phases.is_empty() {
         return Err(usage(anyhow::anyhow!(
             "`{}` has no `summary.json` or `summary.k6-data.json`: pass a run folder written by `cricalgo perf run` or a k6 summary file",
             path.display()
         )));
-    } else {
-        // A smoke-only folder: its single phase carries the name of the run.
     }
     Ok(phases)
 }

@@ -526,3 +526,50 @@ fn table_snapshot() {
     }];
     insta::assert_snapshot!(render(&judged, Path::new("summary.json"), false));
 }
+
+#[test]
+fn a_smoke_folder_is_judged_as_the_smoke_phase() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_folder(
+        tmp.path(),
+        "smoke_20250920T143543Z",
+        "legacy-tagged.json",
+        false,
+    );
+    std::fs::write(
+        dir.join("verdict.json"),
+        r#"{"verdict":"failed","incomplete":false,"notes":[],"thresholds":[],
+            "checks":[{"name":"deposit visible through the status endpoint","passed":false}]}"#,
+    )
+    .unwrap();
+    let junit = tmp.path().join("junit.xml");
+    let out = cricalgo(
+        tmp.path(),
+        &[
+            "perf",
+            "check",
+            &dir.to_string_lossy(),
+            "--junit",
+            &junit.to_string_lossy(),
+        ],
+    );
+    assert_eq!(out.code, 99, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.lines().any(|l| l
+            .contains("| check: deposit visible through the status endpoint ")
+            && l.contains("| functional |")
+            && l.contains("| FAILED ")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.ends_with(
+            "verdict: FAILED: 0 of 8 thresholds failed, 1 of 1 functional checks failed\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<testsuite name=\"smoke\""), "{xml}");
+    assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+}
