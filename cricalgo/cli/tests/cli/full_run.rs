@@ -464,3 +464,239 @@ fn full_run_refuses_bad_flags_before_touching_anything() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
 }
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Headless chromium on a page: `--dump-dom` output and the console lines on stderr.
+fn chromium(page: &Path, extra: &[String]) -> (String, Vec<String>) {
+    let profile = tempfile::tempdir().unwrap();
+    let mut child = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-background-networking",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .env("HOME", profile.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("`chromium` runs (Debian's package, installed by .ci/run)");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let end = Instant::now() + Duration::from_secs(90);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("chromium did not finish within 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let console = err
+        .join()
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("CONSOLE"))
+        .map(str::to_string)
+        .collect();
+    (out.join().unwrap(), console)
+}
+
+/// The project's containers (by label), running or not.
+fn project_containers(project: &str) -> Vec<String> {
+    let output = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=io.cricalgo.project={project}"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .expect("the `docker` client runs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Takes the test's stack down even when an assertion failed.
+struct StackGuard {
+    project: String,
+    state: PathBuf,
+}
+
+impl Drop for StackGuard {
+    fn drop(&mut self) {
+        if !project_containers(&self.project).is_empty() {
+            let _ = Command::new(env!("CARGO_BIN_EXE_cricalgo"))
+                .args(["staging", "down", "--volumes"])
+                .current_dir(repo())
+                .env("CRICALGO_PROJECT", &self.project)
+                .env("CRICALGO_STATE_DIR", &self.state)
+                .output();
+        }
+    }
+}
+
+#[test]
+fn full_run_on_the_staging_stack_writes_every_file_with_one_verdict() {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let project = format!("crfullrun{}", &suffix[..8]);
+    let state = tempfile::tempdir().unwrap();
+    let _guard = StackGuard {
+        project: project.clone(),
+        state: state.path().to_path_buf(),
+    };
+    let nginx = free_port();
+    let prometheus = free_port();
+    let db_password = format!("pgpw-{}", &suffix[8..20]);
+    let artifacts = repo().join("artifacts");
+    let out =
+        cricalgo_report::folder::create_run_dir(&artifacts, "perf_full_run", chrono::Utc::now())
+            .unwrap();
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_cricalgo"))
+        .args([
+            "perf",
+            "full-run",
+            "--vus",
+            "20",
+            "--duration",
+            "20s",
+            "--smoke-vus",
+            "5",
+            "--smoke-duration",
+            "5s",
+            "--target",
+            &format!("http://127.0.0.1:{nginx}"),
+            "--prometheus",
+            &format!("http://127.0.0.1:{prometheus}"),
+            "--up-timeout",
+            "300s",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .env("CRICALGO_PROJECT", &project)
+        .env("CRICALGO_STATE_DIR", state.path())
+        .env("NGINX_PORT", nginx.to_string())
+        .env("PROMETHEUS_PORT", prometheus.to_string())
+        .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("POSTGRES_PASSWORD", &db_password)
+        .env_remove("CRICALGO_TARGET")
+        .env_remove("CRICALGO_ARTIFACTS_DIR")
+        .output()
+        .unwrap();
+    eprintln!("full-run took {:.0?}\n{}", started.elapsed(), text(&output));
+    let verdict = verdict_of(&out);
+    let expected = if verdict["verdict"] == "passed" {
+        0
+    } else {
+        99
+    };
+    assert_eq!(output.status.code(), Some(expected), "{}", text(&output));
+
+    // Every file, checksums, one verdict everywhere (verdict.json, manifest, summary.json flags,
+    // JUnit failures, HTML banner, Markdown headline).
+    let problems = audit(&out, FolderKind::FullRun);
+    assert!(problems.is_empty(), "{problems:#?}\n{}", text(&output));
+    for service in [
+        "app1",
+        "app2",
+        "app3",
+        "worker",
+        "nginx",
+        "postgres",
+        "redis",
+        "prometheus",
+    ] {
+        assert!(
+            out.join(format!("logs/{service}.log")).is_file(),
+            "no log for `{service}`"
+        );
+    }
+    // Both phases ran and the smoke phase's functional checks held on the real stack.
+    assert_eq!(
+        verdict["phases"]["smoke"]["verdict"], "passed",
+        "{verdict:#}"
+    );
+    assert!(verdict["phases"]["load"].is_object());
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("name=\"smoke\"") && junit.contains("name=\"load\""),
+        "{junit}"
+    );
+    // The server-side view came from the stack's own Prometheus.
+    let prom: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("prometheus.json")).unwrap())
+            .unwrap();
+    assert_eq!(prom["reachable"], true, "{prom:#}");
+    assert!(
+        prom["request_rate"].as_f64().unwrap_or(0.0) > 0.0,
+        "{prom:#}"
+    );
+    let stack: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("stack.json")).unwrap()).unwrap();
+    assert_eq!(stack["started_by_this_run"], true);
+    // No secret anywhere in the folder.
+    let hits = files_containing(&out, &[WEBHOOK_SECRET, &db_password]);
+    assert!(hits.is_empty(), "secrets found: {hits:?}");
+    // The stack this run started was taken down.
+    assert!(
+        project_containers(&project).is_empty(),
+        "the stack was left running"
+    );
+
+    // The report in a real browser: renders, no console output, the banner says the verdict.
+    let page = out.join("report.html");
+    let word = verdict["verdict"].as_str().unwrap();
+    let (dom, console) = chromium(&page, &["--dump-dom".to_string()]);
+    assert!(console.is_empty(), "console output: {console:#?}");
+    assert!(
+        dom.contains(&format!("data-verdict=\"{word}\"")),
+        "banner does not say `{word}`"
+    );
+    let shots = artifacts.join("report-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = shots.join("full-run-staging.png");
+    let _ = std::fs::remove_file(&shot);
+    let (_, console) = chromium(
+        &page,
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1200,4200".to_string(),
+            "--hide-scrollbars".to_string(),
+        ],
+    );
+    assert!(console.is_empty(), "console output: {console:#?}");
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 20_000,
+        "screenshot looks empty"
+    );
+}
