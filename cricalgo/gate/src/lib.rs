@@ -8,6 +8,24 @@
 //! - [`junit`]: JUnit XML from verdicts.
 //!
 //! The crate is pure: no network, no terminal, no file system beyond what callers hand it.
+//!
+//! ```
+//! use cricalgo_gate::{GateInput, GateOptions, Metric, Source, Summary, Threshold, Values, evaluate};
+//!
+//! // What a load engine hands over: metrics by k6 name (sub-metrics keyed `name{tag:value}`).
+//! let mut summary = Summary::default();
+//! let failed = Values::Rate { rate: None, passes: Some(3), fails: Some(97) };
+//! summary.metrics.insert("http_req_failed".into(), Metric::new("http_req_failed", failed));
+//!
+//! let scenario = Threshold::parse("http_req_failed", "rate < 0.05", Source::Scenario).unwrap();
+//! let input = GateInput { summary: Some(&summary), thresholds: vec![scenario], ..Default::default() };
+//! let verdict = evaluate(&input, GateOptions::default()).unwrap();
+//!
+//! // 3 % errors: the scenario's `rate < 0.05` passes, the default `rate<0.01` fails, and the
+//! // default `http_req_duration: p(95)<4000` has no data, which fails a default threshold.
+//! assert!(!verdict.passed());
+//! assert_eq!(verdict.thresholds.len(), 3);
+//! ```
 
 pub mod junit;
 pub mod model;
