@@ -394,6 +394,8 @@ pub fn render(judged: &[JudgedPhase], path: &Path, color: bool) -> String {
     let mut table = Table::new();
     if color {
         table.load_preset(presets::UTF8_FULL_CONDENSED);
+        // The caller has checked the terminal and `NO_COLOR`.
+        table.enforce_styling();
     } else {
         table.load_preset(presets::ASCII_MARKDOWN);
         table.force_no_tty();

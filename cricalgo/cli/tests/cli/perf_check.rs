@@ -525,6 +525,10 @@ fn table_snapshot() {
         verdict,
     }];
     insta::assert_snapshot!(render(&judged, Path::new("summary.json"), false));
+    // colour only when asked (a terminal without `NO_COLOR`)
+    let coloured = render(&judged, Path::new("summary.json"), true);
+    assert!(coloured.contains("\u{1b}["), "{coloured}");
+    assert!(!render(&judged, Path::new("summary.json"), false).contains('\u{1b}'));
 }
 
 #[test]
