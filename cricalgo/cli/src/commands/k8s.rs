@@ -277,6 +277,71 @@ mod tests {
     use super::*;
 
     #[test]
+    fn status_renders_three_plain_tables() {
+        use cricalgo_k8s::status::{DeploymentRow, EventRow, HpaRow};
+        let report = StatusReport {
+            namespace: "cricalgo-staging".into(),
+            deployments: vec![DeploymentRow {
+                name: "app".into(),
+                desired: 4,
+                updated: 2,
+                available: 3,
+                revision: Some(5),
+                rollout: "waiting for deployment `app` rollout to finish: 2 out of 4 new replicas have been updated".into(),
+            }],
+            hpas: vec![HpaRow {
+                name: "worker".into(),
+                target: "Deployment/worker".into(),
+                min: 2,
+                max: 10,
+                current: 2,
+                desired: 3,
+                metrics: vec!["cpu: 12% / 60%".into(), "deposit_queue_depth: 55 / 20 (avg)".into()],
+                problems: vec![],
+            }],
+            events: vec![EventRow {
+                last_seen: Some("2026-12-01T14:12:30Z".into()),
+                kind: "Normal".into(),
+                reason: "SuccessfulRescale".into(),
+                object: "HorizontalPodAutoscaler/worker".into(),
+                message: "New size: 3".into(),
+                count: 1,
+            }],
+        };
+        let text = render_status(&report);
+        let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+        assert_eq!(lines[0], "namespace cricalgo-staging");
+        assert!(lines[2].split_whitespace().eq([
+            "DEPLOYMENT",
+            "DESIRED",
+            "UPDATED",
+            "AVAILABLE",
+            "REVISION",
+            "ROLLOUT"
+        ]));
+        assert!(lines[3].starts_with(" app"), "{text}");
+        assert!(
+            lines[3].contains(" 4 ") && lines[3].contains(" 5 "),
+            "{text}"
+        );
+        assert!(
+            text.contains("deposit_queue_depth: 55 / 20 (avg)"),
+            "{text}"
+        );
+        assert!(text.contains("SuccessfulRescale"), "{text}");
+        let empty = StatusReport {
+            namespace: "x".into(),
+            deployments: vec![],
+            hpas: vec![],
+            events: vec![],
+        };
+        assert_eq!(
+            render_status(&empty),
+            "namespace x\n\nno deployments; run `cricalgo k8s apply`\n"
+        );
+    }
+
+    #[test]
     fn durations_parse_with_units() {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
