@@ -74,17 +74,14 @@ pub struct FullRunArgs {
     /// Extra load threshold `'METRIC: EXPR'` (k6 syntax), repeatable; the defaults always apply.
     #[arg(long = "threshold", value_name = "METRIC: EXPR")]
     pub thresholds: Vec<String>,
-    /// Base URL of the stack (nginx).
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "CRICALGO_TARGET",
-        default_value = "http://127.0.0.1:8000"
-    )]
-    pub target: String,
-    /// Prometheus of the stack, for the server-side view.
-    #[arg(long, value_name = "URL", env = "CRICALGO_PROMETHEUS_URL", default_value = DEFAULT_PROMETHEUS_URL)]
-    pub prometheus: String,
+    /// Base URL of the stack (default: nginx's published port in the compose file, else
+    /// `http://127.0.0.1:8000`).
+    #[arg(long, value_name = "URL", env = "CRICALGO_TARGET")]
+    pub target: Option<String>,
+    /// Prometheus of the stack, for the server-side view (default: its published port in the
+    /// compose file, else `http://127.0.0.1:9090`).
+    #[arg(long, value_name = "URL", env = "CRICALGO_PROMETHEUS_URL")]
+    pub prometheus: Option<String>,
     /// Deadline for `staging up` (convergence, health and readiness).
     #[arg(long, default_value = "180s", value_parser = parse_duration)]
     pub up_timeout: Duration,
@@ -193,6 +190,31 @@ fn validate(args: &FullRunArgs, dir: PathBuf) -> anyhow::Result<FullRunPlan> {
             "`--vus` and `--smoke-vus` must be at least 1"
         )));
     }
+    let stack = if args.no_stack {
+        None
+    } else {
+        Some(up_options(&args.file, Vec::new(), args.up_timeout, true)?)
+    };
+    // Defaults follow the compose file, so `NGINX_PORT` / `PROMETHEUS_PORT` just work.
+    let published = |service: &str| -> anyhow::Result<Option<String>> {
+        let Some(options) = &stack else {
+            return Ok(None);
+        };
+        let spec = cricalgo_stack::compose::load(&options.load).map_err(usage)?;
+        Ok(Probe {
+            service: service.to_string(),
+            path: String::new(),
+        }
+        .url(&spec))
+    };
+    let target = match &args.target {
+        Some(url) => url.clone(),
+        None => published("nginx")?.unwrap_or_else(|| "http://127.0.0.1:8000".to_string()),
+    };
+    let prometheus = match &args.prometheus {
+        Some(url) => url.clone(),
+        None => published("prometheus")?.unwrap_or_else(|| DEFAULT_PROMETHEUS_URL.to_string()),
+    };
     let scenario_path = args
         .scenario
         .clone()
@@ -200,7 +222,7 @@ fn validate(args: &FullRunArgs, dir: PathBuf) -> anyhow::Result<FullRunPlan> {
     let mut scenario = Scenario::from_file(&scenario_path)
         .map_err(usage)
         .with_context(|| format!("failed to read scenario `{}`", scenario_path.display()))?;
-    scenario.base_url = args.target.trim_end_matches('/').to_string();
+    scenario.base_url = target.trim_end_matches('/').to_string();
     scenario.executor = apply_overrides(
         &scenario.executor,
         Overrides {
@@ -213,11 +235,6 @@ fn validate(args: &FullRunArgs, dir: PathBuf) -> anyhow::Result<FullRunPlan> {
     let plan: Plan = scenario.plan().map_err(usage)?;
     let thresholds: Vec<Threshold> =
         parse_thresholds(&scenario.thresholds, &args.thresholds, &plan)?;
-    let stack = if args.no_stack {
-        None
-    } else {
-        Some(up_options(&args.file, Vec::new(), args.up_timeout, true)?)
-    };
     let progress = progress_mode();
     Ok(FullRunPlan {
         scenario_path,
@@ -228,14 +245,14 @@ fn validate(args: &FullRunArgs, dir: PathBuf) -> anyhow::Result<FullRunPlan> {
             out: dir.clone(),
         },
         smoke: SmokeOptions {
-            target: args.target.clone(),
+            target,
             vus: args.smoke_vus,
             duration: args.smoke_duration,
             out: dir.join("smoke"),
             progress,
         },
         stack,
-        prometheus: args.prometheus.clone(),
+        prometheus,
         keep_up: args.keep_up,
         progress,
     })
