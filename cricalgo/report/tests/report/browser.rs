@@ -97,7 +97,7 @@ fn check_in_browser(outcome: Outcome, verdict: &str, name: &str) {
         &page,
         &[
             format!("--screenshot={}", shot.display()),
-            "--window-size=1200,2600".to_string(),
+            "--window-size=1200,5200".to_string(),
             "--hide-scrollbars".to_string(),
         ],
     );
