@@ -289,6 +289,10 @@ fn load(path: &Path) -> anyhow::Result<Vec<LoadedPhase>> {
         };
         phases.push(load_folder(path, name, path)?);
     } else if phases.is_empty() {
+        // A folder of run folders (such as `artifacts/` itself): its newest run.
+        if let Ok(newest) = newest_run(path) {
+            return load(&newest);
+        }
         return Err(usage(anyhow::anyhow!(
             "`{}` has no `summary.json` or `summary.k6-data.json`: pass a run folder written by `cricalgo perf run` or a k6 summary file",
             path.display()

@@ -360,6 +360,9 @@ fn no_path_reads_the_newest_run_folder() {
         "{}",
         out.stdout
     );
+    // the artifacts folder itself stands for its newest run
+    let out = cricalgo(tmp.path(), &["perf", "check", "artifacts", "--json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 }
 
 #[test]
