@@ -580,3 +580,35 @@ fn a_smoke_folder_is_judged_as_the_smoke_phase() {
     assert!(xml.contains("<testsuite name=\"smoke\""), "{xml}");
     assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
 }
+
+#[test]
+fn a_statistic_that_was_not_exported_fails_the_default_gate_with_a_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = data_str("legacy-custom-trend-stats.json");
+    let out = cricalgo(tmp.path(), &["perf", "check", &file, "--json"]);
+    assert_eq!(out.code, 99, "{}", out.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let p95 = &doc["thresholds"][1];
+    assert_eq!(p95["expression"], "p(95)<4000");
+    assert_eq!(p95["status"], "failed");
+    assert_eq!(p95["observed"], serde_json::Value::Null);
+    let notes = doc["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("the summary has no `p(95)` value")),
+        "{notes:?}"
+    );
+    // the file's own p(99.9) threshold is recomputed from the exported value
+    let p999 = doc["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["expression"] == "p(99.9)<1000")
+        .unwrap();
+    assert_eq!(
+        (p999["source"].as_str(), p999["observed"].as_f64()),
+        (Some("file"), Some(787.1))
+    );
+}
