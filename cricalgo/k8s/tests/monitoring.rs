@@ -190,6 +190,8 @@ struct Service {
     name: &'static str,
     child: Child,
     log: PathBuf,
+    /// The port it serves metrics on (0 when not relevant).
+    metrics_port: u16,
 }
 
 impl Service {
@@ -229,7 +231,20 @@ fn spawn(name: &'static str, env: &BTreeMap<String, String>, dir: &Path) -> Serv
         .stderr(file)
         .spawn()
         .unwrap_or_else(|err| panic!("failed to start {name}: {err}"));
-    Service { name, child, log }
+    let metrics_port = env
+        .get(if name == "cricalgo-worker" {
+            "METRICS_PORT"
+        } else {
+            "PORT"
+        })
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    Service {
+        name,
+        child,
+        log,
+        metrics_port,
+    }
 }
 
 async fn get(http: &reqwest::Client, url: &str) -> Option<(u16, String)> {
@@ -375,7 +390,174 @@ async fn every_rule_uses_metrics_and_labels_a_running_app_and_worker_export() {
     let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
     assert!(text.is_empty(), "{}", text.join("\n"));
 
+    // The same rules in a real Prometheus scraping these two processes: every rule evaluates
+    // without error and no alert is even pending on the healthy pair; then the worker goes away
+    // and `CricalgoTargetDown` turns pending for it.
+    if prometheus_present() {
+        rules_in_a_real_prometheus(&http, app_port, &mut worker, dir.path()).await;
+    } else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "`prometheus` is missing under CI=true; `.ci/run` installs Debian's `prometheus` package"
+        );
+        eprintln!(
+            "prometheus is not installed (apt-get install prometheus); skipped the rule evaluation part"
+        );
+    }
+
     drop(app);
     drop(worker);
     db.drop_database().await;
+}
+
+fn prometheus_present() -> bool {
+    Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+async fn json(http: &reqwest::Client, url: &str) -> Value {
+    let (status, body) = get(http, url)
+        .await
+        .unwrap_or_else(|| panic!("no answer from {url}"));
+    assert_eq!(status, 200, "{url}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Alerting rules with their `state`, and any rule whose health is not `ok`.
+async fn rule_states(
+    http: &reqwest::Client,
+    base: &str,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let rules = json(http, &format!("{base}/api/v1/rules")).await;
+    let mut states = BTreeMap::new();
+    let mut unhealthy = Vec::new();
+    for group in rules["data"]["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            let name = rule["name"].as_str().unwrap().to_owned();
+            if rule["health"] != "ok" {
+                unhealthy.push(format!("{name}: {} {}", rule["health"], rule["lastError"]));
+            }
+            if rule["type"] == "alerting" {
+                states.insert(name, rule["state"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    (states, unhealthy)
+}
+
+async fn rules_in_a_real_prometheus(
+    http: &reqwest::Client,
+    app_port: u16,
+    worker: &mut Service,
+    dir: &Path,
+) {
+    let worker_port = worker_metrics_port(worker);
+    let rules = layout().dir.join("alerts/cricalgo_alerts.yaml");
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [\"{}\"]\nscrape_configs:\n  - job_name: app\n    static_configs: [{{targets: [\"127.0.0.1:{app_port}\"]}}]\n  - job_name: worker\n    static_configs: [{{targets: [\"127.0.0.1:{worker_port}\"]}}]\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let port = testing::free_port();
+    let log = dir.join("prometheus.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let mut prometheus = Service {
+        name: "prometheus",
+        child,
+        log,
+        metrics_port: port,
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for(http, &mut prometheus, &format!("{base}/-/ready")).await;
+
+    // Both targets scraped, then every rule group evaluated after that.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let scraped_at = loop {
+        let up = json(http, &format!("{base}/api/v1/query?query=up")).await;
+        let results = up["data"]["result"].as_array().cloned().unwrap_or_default();
+        if results.len() == 2 && results.iter().all(|r| r["value"][1] == "1") {
+            break results[0]["value"][0].as_f64().unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "targets not up: {up}\n{}",
+            prometheus.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    loop {
+        let (_, own) = get(http, &format!("{base}/metrics")).await.unwrap();
+        let evaluations: Vec<f64> = own
+            .lines()
+            .filter(|l| l.starts_with("prometheus_rule_group_last_evaluation_timestamp_seconds{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        if evaluations.len() == 5 && evaluations.iter().all(|t| *t > scraped_at + 1.0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rule groups not evaluated:\n{}",
+            prometheus.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (states, unhealthy) = rule_states(http, &base).await;
+    assert!(unhealthy.is_empty(), "{}", unhealthy.join("\n"));
+    assert_eq!(states.len(), 18);
+    let active: Vec<_> = states
+        .iter()
+        .filter(|(_, state)| *state != "inactive")
+        .collect();
+    assert!(
+        active.is_empty(),
+        "alerts active on a healthy app and worker: {active:?}"
+    );
+
+    // The control: the worker stops answering, and the target-down rule sees it.
+    let _ = worker.child.kill();
+    let _ = worker.child.wait();
+    loop {
+        let (states, _) = rule_states(http, &base).await;
+        if states["CricalgoTargetDown"] == "pending" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline + Duration::from_secs(30),
+            "CricalgoTargetDown never turned pending: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let alerts = json(http, &format!("{base}/api/v1/alerts")).await;
+    let pending = alerts["data"]["alerts"].as_array().unwrap();
+    assert!(
+        pending
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "CricalgoTargetDown"
+                && a["labels"]["job"] == "worker"),
+        "{alerts}"
+    );
+}
+
+/// The worker's metrics port, from its `METRICS_PORT` at spawn time.
+fn worker_metrics_port(worker: &Service) -> u16 {
+    worker.metrics_port
 }
