@@ -612,3 +612,95 @@ fn a_statistic_that_was_not_exported_fails_the_default_gate_with_a_note() {
         (Some("file"), Some(787.1))
     );
 }
+
+/// A minimal HTTP target on 127.0.0.1: answers every request `200 ok` and closes the connection.
+fn target() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            });
+        }
+    });
+    format!("http://{addr}/")
+}
+
+#[test]
+fn perf_check_agrees_with_the_verdict_perf_run_wrote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = target();
+    let run = cricalgo(
+        tmp.path(),
+        &[
+            "perf",
+            "run",
+            "--url",
+            &url,
+            "--vus",
+            "2",
+            "--iterations",
+            "20",
+            "--threshold",
+            "http_req_duration: p(99) < 0.001",
+            "--threshold",
+            "http_reqs: count >= 20",
+            "--out",
+            "run",
+        ],
+    );
+    assert_eq!(run.code, 99, "{}{}", run.stdout, run.stderr);
+    let written: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("run/verdict.json")).unwrap(),
+    )
+    .unwrap();
+    let rows = |doc: &serde_json::Value| -> Vec<(String, String, String, String)> {
+        doc["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["metric"].as_str().unwrap().to_owned(),
+                    r["expression"].as_str().unwrap().to_owned(),
+                    r["status"].as_str().unwrap().to_owned(),
+                    r["source"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    for path in ["run", "run/summary.json", "run/summary.k6-data.json"] {
+        let check = cricalgo(tmp.path(), &["perf", "check", path, "--json"]);
+        assert_eq!(check.code, 99, "{path}: {}", check.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+        assert_eq!(doc["verdict"], written["verdict"], "{path}");
+        let mut got: Vec<_> = rows(&doc)
+            .into_iter()
+            .map(|(m, e, st, _)| (m, e, st))
+            .collect();
+        let mut want: Vec<_> = rows(&written)
+            .into_iter()
+            .map(|(m, e, st, _)| (m, e, st))
+            .collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{path}");
+        if path == "run" {
+            // the run folder keeps each threshold's source
+            assert_eq!(rows(&doc), rows(&written));
+        }
+    }
+}
