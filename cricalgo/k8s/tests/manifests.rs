@@ -27,13 +27,19 @@ fn find<'a>(manifests: &'a [Manifest], kind: &str, name: &str) -> &'a Manifest {
         .unwrap_or_else(|| panic!("no {kind} `{name}` in k8s/"))
 }
 
-/// Runs `kubernetes-validate --strict` on `files`; fails loudly when the tool is missing.
+/// Runs `kubernetes-validate --strict` on `files` (the console script, else the Python module when
+/// the script is not on `PATH`); fails loudly when the tool is missing.
 fn validate(files: &[PathBuf]) -> (bool, String) {
-    let output = Command::new("kubernetes-validate")
-        .arg("--strict")
-        .args(["--kubernetes-version", KUBERNETES_VERSION])
-        .args(files)
-        .output()
+    let run = |program: &str, prefix: &[&str]| {
+        Command::new(program)
+            .args(prefix)
+            .arg("--strict")
+            .args(["--kubernetes-version", KUBERNETES_VERSION])
+            .args(files)
+            .output()
+    };
+    let output = run("kubernetes-validate", &[])
+        .or_else(|_| run("python3", &["-m", "kubernetes_validate"]))
         .unwrap_or_else(|err| {
             panic!(
                 "`kubernetes-validate` could not be run ({err}); install it with `python3 -m pip install kubernetes-validate==1.37.0` (`.ci/run` does)"
