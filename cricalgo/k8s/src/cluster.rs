@@ -105,14 +105,21 @@ fn describe(err: &kube::Error) -> String {
             format!("{} (HTTP {}{reason})", status.message, status.code)
         }
         other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
+            // kube and hyper repeat their inner error in their own text; keep each part once.
+            let mut parts: Vec<String> = Vec::new();
+            let mut source: Option<&dyn std::error::Error> = Some(other);
             while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
+                let text = cause.to_string();
+                if !parts.last().is_some_and(|last| last.ends_with(&text)) {
+                    parts.push(text);
+                }
                 source = cause.source();
             }
-            text
+            let joined = parts.join(": ");
+            joined
+                .strip_prefix("ServiceError: ")
+                .map(str::to_owned)
+                .unwrap_or(joined)
         }
     }
 }

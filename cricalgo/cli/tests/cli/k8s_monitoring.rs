@@ -86,35 +86,39 @@ fn rollback_k8s_without_a_cluster_says_so_and_exits_1() {
 
 #[test]
 fn k8s_apply_against_an_unreachable_api_server_names_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = closed_port();
-    let kubeconfig = dir.path().join("config");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: nobody\ncurrent-context: gone\nusers:\n- name: nobody\n  user: {{}}\n"
-        ),
-    )
-    .unwrap();
-    let out = cricalgo(
-        &["k8s", "apply", "--dry-run"],
-        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
-    );
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.starts_with(&format!(
-            "cricalgo: cannot reach the Kubernetes API server at `http://127.0.0.1:{port}/`"
-        )),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.trim_end().ends_with(
-            "check that the cluster is running and `kubectl config current-context` names it"
-        ),
-        "{}",
-        out.stderr
-    );
+    // https as well: the TLS stack (rustls with ring) must come up without a provider panic.
+    for scheme in ["http", "https"] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = closed_port();
+        let kubeconfig = dir.path().join("config");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: {scheme}://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: nobody\ncurrent-context: gone\nusers:\n- name: nobody\n  user: {{token: not-a-real-token}}\n"
+            ),
+        )
+        .unwrap();
+        let out = cricalgo(
+            &["k8s", "apply", "--dry-run"],
+            &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+        );
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(
+            out.stderr.starts_with(&format!(
+                "cricalgo: cannot reach the Kubernetes API server at `{scheme}://127.0.0.1:{port}/`: client error (Connect): tcp connect error: Connection refused"
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.trim_end().ends_with(
+                "check that the cluster is running and `kubectl config current-context` names it"
+            ),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("not-a-real-token"), "{}", out.stderr);
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
