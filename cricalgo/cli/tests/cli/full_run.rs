@@ -552,14 +552,13 @@ struct StackGuard {
 
 impl Drop for StackGuard {
     fn drop(&mut self) {
-        if !project_containers(&self.project).is_empty() {
-            let _ = Command::new(env!("CARGO_BIN_EXE_cricalgo"))
-                .args(["staging", "down", "--volumes"])
-                .current_dir(repo())
-                .env("CRICALGO_PROJECT", &self.project)
-                .env("CRICALGO_STATE_DIR", &self.state)
-                .output();
-        }
+        // Also removes the project's Postgres volume, which `full-run` keeps.
+        let _ = Command::new(env!("CARGO_BIN_EXE_cricalgo"))
+            .args(["staging", "down", "--volumes"])
+            .current_dir(repo())
+            .env("CRICALGO_PROJECT", &self.project)
+            .env("CRICALGO_STATE_DIR", &self.state)
+            .output();
     }
 }
 
