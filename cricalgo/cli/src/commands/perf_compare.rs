@@ -14,7 +14,9 @@ use crate::Exit;
 /// Prints the comparison and writes `compare.md` and `compare.json` into `--out` (default
 /// `artifacts/compare_<UTC>/`). Exits 0 whatever the deltas; gate a run with `perf check`.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  cricalgo perf compare artifacts/perf_full_run_20250920T143543Z artifacts/perf_full_run_20250921T091200Z")]
+#[command(
+    after_help = "Example:\n  cricalgo perf compare artifacts/perf_full_run_20250920T143543Z artifacts/perf_full_run_20250921T091200Z"
+)]
 pub struct PerfCompareArgs {
     /// The baseline run folder.
     pub run_a: PathBuf,
