@@ -299,6 +299,13 @@ fn full_run_against_local_services_passes_fails_and_is_interrupted_consistently(
         .output()
         .unwrap();
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    // `verdict.json` is exactly what `perf check --json` prints for the folder.
+    let check = cricalgo(work.path())
+        .args(["perf", "check", passed.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!(doc, verdict_of(&passed), "{}", text(&check));
     let check = cricalgo(work.path())
         .args(["perf", "check", "--json"])
         .output()
