@@ -31,10 +31,17 @@ pub fn run(args: CiArgs) -> anyhow::Result<()> {
             .args(["doc", "--workspace", "--no-deps"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
-    // One release build serves both the images and the tests.
-    cmd("cargo", &["build", "--workspace", "--release", "--bins"])?;
+    // One release build of every target serves both the images and the tests: building the
+    // binaries alone would resolve other dependency features and compile the tree twice.
+    cmd(
+        "cargo",
+        &["build", "--workspace", "--release", "--all-targets"],
+    )?;
     if !args.skip_images {
-        crate::images::run(crate::images::ImagesArgs::default())?;
+        crate::images::run(crate::images::ImagesArgs {
+            skip_build: true,
+            ..Default::default()
+        })?;
     }
     cmd(
         "cargo",

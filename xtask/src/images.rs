@@ -41,6 +41,9 @@ pub struct ImagesArgs {
     /// Rebuild even when an image with the same content hash exists.
     #[arg(long)]
     pub force: bool,
+    /// Use the release binaries already in `target/release/` instead of building them.
+    #[arg(long)]
+    pub skip_build: bool,
 }
 
 /// One image built on the base: its name, Dockerfile body (after `FROM`) and extra files.
@@ -57,7 +60,7 @@ pub fn run(args: ImagesArgs) -> anyhow::Result<()> {
     fs::create_dir_all(&work).with_context(|| format!("failed to create `{}`", work.display()))?;
     docker_available()?;
 
-    if !args.no_app {
+    if !args.no_app && !args.skip_build {
         cmd(
             "cargo",
             &[
