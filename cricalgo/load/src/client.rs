@@ -44,7 +44,11 @@ pub async fn connect(addr: SocketAddr) -> std::io::Result<Sender> {
 }
 
 fn request_size(request: &http::Request<Full<Bytes>>, body_len: usize) -> u64 {
-    let mut size = request.method().as_str().len() + request.uri().to_string().len() + 12;
+    let target_len = request
+        .uri()
+        .path_and_query()
+        .map_or(1, |pq| pq.as_str().len());
+    let mut size = request.method().as_str().len() + target_len + 12;
     for (name, value) in request.headers() {
         size += name.as_str().len() + value.len() + 4;
     }

@@ -538,27 +538,47 @@ async fn run_closed(index: usize, ctx: &Rc<WorkerCtx>) {
     }
 }
 
-async fn closed_vu(mut vu: Vu, ctx: Rc<WorkerCtx>) {
+async fn closed_vu(vu: Vu, ctx: Rc<WorkerCtx>) {
+    let active = Cell::new(false);
+    // One wait on the hard stop per VU (not per iteration): iterations in flight are dropped
+    // when the graceful stop runs out.
+    tokio::select! {
+        biased;
+        _ = ctx.shared.hard.cancelled() => {}
+        _ = closed_loop(vu, &ctx, &active) => {}
+    }
+    let shared = &ctx.shared;
+    set_active(shared, &active, false);
+    // shared-iterations ends when the last iteration is done, not at `maxDuration`.
+    if let ExecutorConfig::SharedIterations { .. } = &shared.plan.executor
+        && !shared.stop.is_cancelled()
+        && shared.active_vus.load(Ordering::Relaxed) == 0
+    {
+        shared.stop.cancel();
+    }
+}
+
+fn set_active(shared: &Shared, active: &Cell<bool>, on: bool) {
+    if active.get() != on {
+        active.set(on);
+        if on {
+            shared.active_vus.fetch_add(1, Ordering::Relaxed);
+        } else {
+            shared.active_vus.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn closed_loop(mut vu: Vu, ctx: &WorkerCtx, active: &Cell<bool>) {
     let shared = &ctx.shared;
     let mut target = shared.vu_target.clone();
-    let mut active = false;
-    let set_active = |active: &mut bool, on: bool| {
-        if *active != on {
-            *active = on;
-            if on {
-                shared.active_vus.fetch_add(1, Ordering::Relaxed);
-            } else {
-                shared.active_vus.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-    };
     loop {
         if shared.stop.is_cancelled() {
             break;
         }
         match &shared.plan.executor {
             ExecutorConfig::RampingVus { .. } if *target.borrow() < vu.id => {
-                set_active(&mut active, false);
+                set_active(shared, active, false);
                 let id = vu.id;
                 tokio::select! {
                     _ = shared.stop.cancelled() => break,
@@ -577,20 +597,8 @@ async fn closed_vu(mut vu: Vu, ctx: Rc<WorkerCtx>) {
             }
             _ => {}
         }
-        set_active(&mut active, true);
-        tokio::select! {
-            biased;
-            _ = shared.hard.cancelled() => break,
-            _ = iteration(&mut vu, &ctx, None) => {}
-        }
-    }
-    set_active(&mut active, false);
-    // shared-iterations ends when the last iteration is done, not at `maxDuration`.
-    if let ExecutorConfig::SharedIterations { .. } = &shared.plan.executor
-        && !shared.stop.is_cancelled()
-        && shared.active_vus.load(Ordering::Relaxed) == 0
-    {
-        shared.stop.cancel();
+        set_active(shared, active, true);
+        iteration(&mut vu, ctx, None).await;
     }
 }
 

@@ -3,6 +3,7 @@
 
 use clap::{Args, Subcommand};
 
+mod loadgen;
 mod stack_up;
 
 #[derive(Debug, Args)]
@@ -15,10 +16,13 @@ pub struct BenchArgs {
 enum Bench {
     /// B5: `cricalgo staging up` vs `docker-compose up -d` + polling, until all healthy.
     StackUp(stack_up::StackUpArgs),
+    /// B1 + B2: load engine requests/s vs `wrk` and `oha` (pinned cores), RSS over a long run.
+    Loadgen(loadgen::LoadgenArgs),
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.bench {
         Bench::StackUp(args) => stack_up::run(args),
+        Bench::Loadgen(args) => loadgen::run(args),
     }
 }

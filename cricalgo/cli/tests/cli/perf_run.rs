@@ -533,3 +533,149 @@ async fn smoke_against_nothing_exits_1() {
     let run = cricalgo(tmp.path(), &["smoke", "--target", &url, "--duration", "1s"]).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
 }
+
+/// A service binary of this workspace, built beside the test binary.
+fn service_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = profile_dir.join(name);
+    assert!(
+        path.is_file(),
+        "`{}` is missing: build it first (`cargo build -p {name}`, or `cargo test --workspace` builds it)",
+        path.display()
+    );
+    path
+}
+
+struct Service(tokio::process::Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.start_kill();
+    }
+}
+
+fn start_service(name: &str, env: &[(&str, String)]) -> Service {
+    let mut command = tokio::process::Command::new(service_binary(name));
+    command
+        .env("RUST_LOG", "warn")
+        .env("LOG_FORMAT", "json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    Service(
+        command
+            .spawn()
+            .unwrap_or_else(|err| panic!("start {name}: {err}")),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_scenario_against_the_real_services_credits_deposits() {
+    use cricalgo_common::testing;
+    let db = testing::TestDb::create().await;
+    cricalgo_common::db::seed(&db.pool, 50).await.unwrap();
+    let stream = testing::unique_stream();
+    let app_port = testing::free_port();
+    let worker_port = testing::free_port();
+    let common = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("REDIS_URL", testing::redis_url()),
+        ("DEPOSIT_STREAM", stream.clone()),
+    ];
+    let mut app_env = common.clone();
+    app_env.push(("PORT", app_port.to_string()));
+    let mut worker_env = common.clone();
+    worker_env.push(("METRICS_PORT", worker_port.to_string()));
+    worker_env.push(("CONFIRMATION_THRESHOLD", "3".into()));
+    let _app = start_service("cricalgo-webhook", &app_env);
+    let _worker = start_service("cricalgo-worker", &worker_env);
+    let base = format!("http://127.0.0.1:{app_port}");
+    let ready = format!("{base}/api/v1/ready");
+    testing::wait_until(
+        "the webhook app to be ready",
+        Duration::from_secs(60),
+        || {
+            let ready = ready.clone();
+            async move {
+                cricalgo_load::fetch(http::Method::GET, &ready, &[], None, Duration::from_secs(2))
+                    .await
+                    .is_ok_and(|answer| answer.status == 200)
+            }
+        },
+    )
+    .await;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let smoke_out = tmp.path().join("smoke");
+    let smoke = cricalgo(
+        tmp.path(),
+        &[
+            "smoke",
+            "--target",
+            &base,
+            "--vus",
+            "3",
+            "--duration",
+            "2s",
+            "--out",
+            smoke_out.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(smoke.code, 0, "{}\n{}", smoke.stdout, smoke.stderr);
+
+    let out = tmp.path().join("run");
+    let scenario = repo().join("load/scenarios/webhook.json");
+    let run = cricalgo(
+        tmp.path(),
+        &[
+            "perf",
+            "run",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--target",
+            &base,
+            "--vus",
+            "10",
+            "--duration",
+            "5s",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let summary = json(&out.join("summary.json"));
+    let checks = &summary["root_group"]["checks"];
+    let accepted = checks["status is 202"]["passes"].as_i64().unwrap();
+    assert!(accepted > 0, "{checks}");
+    for name in [
+        "status is 202",
+        "ok is true",
+        "tx_id present",
+        "health is 200",
+    ] {
+        assert_eq!(checks[name]["fails"], 0, "{name}: {checks}");
+    }
+    // Every accepted load-test deposit (plus the smoke phase's) gets credited to a seeded user.
+    let pool = db.pool.clone();
+    testing::wait_until("the load-test deposits to be credited", Duration::from_secs(90), || {
+        let pool = pool.clone();
+        async move {
+            let (credited,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM deposits WHERE status = 'credited' AND payload #>> '{metadata,source}' = 'load-test'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap_or((0,));
+            credited >= accepted
+        }
+    })
+    .await;
+    db.drop_database().await;
+}
