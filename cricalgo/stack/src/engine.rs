@@ -935,8 +935,13 @@ impl ReplicaTask {
                 if state == "created" || state == "exited" {
                     // Left behind by an interrupted `up`, or stopped: start it as it is.
                     if !service.is_one_shot() {
-                        self.start(&name).await?;
-                        return Ok((name, Outcome::Started));
+                        match self.start(&name).await {
+                            Ok(()) => return Ok((name, Outcome::Started)),
+                            // The daemon drops a container whose create request was cut off
+                            // (Ctrl-C) a moment after listing it: create it afresh.
+                            Err(StackError::Docker { source, .. }) if is_not_found(&source) => {}
+                            Err(err) => return Err(err),
+                        }
                     }
                 }
             }

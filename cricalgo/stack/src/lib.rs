@@ -25,7 +25,7 @@ pub use ops::{
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
     /// The compose file (or `.env`) could not be read.
-    #[error("failed to read `{}`: {source}", path.display())]
+    #[error("failed to read `{}`", path.display())]
     ComposeRead {
         path: PathBuf,
         source: std::io::Error,
@@ -91,13 +91,13 @@ pub enum StackError {
     #[error("revision store `{}`: {message}", path.display())]
     Revision { path: PathBuf, message: String },
     /// Any other Engine API failure.
-    #[error("docker engine: {context}: {source}")]
+    #[error("docker engine: {context}")]
     Docker {
         context: String,
         source: bollard::errors::Error,
     },
     /// A local I/O failure (log files).
-    #[error("failed to write `{}`: {source}", path.display())]
+    #[error("failed to write `{}`", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,

@@ -6,3 +6,4 @@ mod full_run;
 mod k8s_monitoring;
 mod perf_check;
 mod perf_run;
+mod staging;
