@@ -73,7 +73,8 @@ impl TestDb {
         admin.close().await;
         let url = with_database(admin_url, &name);
         let mut settings = DbSettings::for_url(&url);
-        settings.pool_size = 20;
+        settings.pool_size = 10;
+        settings.max_overflow = 0;
         let pool = crate::db::pool(&settings).expect("pool");
         crate::db::migrate(&pool)
             .await
