@@ -29,7 +29,7 @@ pub struct Response {
     pub error: Option<String>,
 }
 
-/// Opens a connection; the connection task runs on the current thread's `LocalSet`.
+/// Opens a connection; the connection task runs on the current (worker's) runtime.
 pub async fn connect(addr: SocketAddr) -> std::io::Result<Sender> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
@@ -37,7 +37,7 @@ pub async fn connect(addr: SocketAddr) -> std::io::Result<Sender> {
         .handshake(TokioIo::new(stream))
         .await
         .map_err(std::io::Error::other)?;
-    tokio::task::spawn_local(async move {
+    tokio::spawn(async move {
         let _ = connection.await;
     });
     Ok(sender)

@@ -2,12 +2,10 @@
 //! executors' control loops, and the aggregator that merges per-worker data and emits the
 //! per-second series on the caller's channel.
 
-use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -136,9 +134,17 @@ impl Recorder {
 
 struct WorkerCtx {
     shared: Arc<Shared>,
-    recorder: RefCell<Recorder>,
+    recorder: Mutex<Recorder>,
     /// Per request: static URI, static headers (with Host), static body.
     prepared: Vec<Prepared>,
+}
+
+impl WorkerCtx {
+    /// The worker's recorder; only this worker's tasks (one thread) take it, so it is never
+    /// contended.
+    fn recorder(&self) -> MutexGuard<'_, Recorder> {
+        self.recorder.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 struct Prepared {
@@ -468,11 +474,10 @@ fn worker_main(index: usize, shared: Arc<Shared>, tx: mpsc::UnboundedSender<Work
             return;
         }
     };
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async move {
-        let ctx = Rc::new(WorkerCtx {
+    runtime.block_on(async move {
+        let ctx = Arc::new(WorkerCtx {
             prepared: prepare(&shared.plan),
-            recorder: RefCell::new(Recorder {
+            recorder: Mutex::new(Recorder {
                 agg: Aggregate::new(shared.plan.check_names.len()),
                 second: 0,
                 requests: 0,
@@ -486,7 +491,7 @@ fn worker_main(index: usize, shared: Arc<Shared>, tx: mpsc::UnboundedSender<Work
             let ctx = ctx.clone();
             let tx = tx.clone();
             let finished = finished.clone();
-            tokio::task::spawn_local(async move {
+            tokio::spawn(async move {
                 let mut next = 1u64;
                 loop {
                     let at = tokio::time::Instant::from_std(
@@ -495,7 +500,7 @@ fn worker_main(index: usize, shared: Arc<Shared>, tx: mpsc::UnboundedSender<Work
                     tokio::select! {
                         _ = finished.cancelled() => return,
                         _ = tokio::time::sleep_until(at) => {
-                            ctx.recorder.borrow_mut().flush(&tx, next);
+                            ctx.recorder().flush(&tx, next);
                             next += 1;
                         }
                     }
@@ -509,7 +514,7 @@ fn worker_main(index: usize, shared: Arc<Shared>, tx: mpsc::UnboundedSender<Work
         }
         finished.cancel();
         let _ = ticker.await;
-        let mut recorder = ctx.recorder.borrow_mut();
+        let mut recorder = ctx.recorder();
         let next = recorder.second + 1;
         recorder.flush(&tx, next);
         let agg = std::mem::replace(&mut recorder.agg, Aggregate::new(0));
@@ -522,7 +527,7 @@ fn vu_ids(index: usize, workers: usize, max: u64) -> impl Iterator<Item = u64> {
     (1..=max).filter(move |id| ((*id - 1) as usize) % workers == index)
 }
 
-async fn run_closed(index: usize, ctx: &Rc<WorkerCtx>) {
+async fn run_closed(index: usize, ctx: &Arc<WorkerCtx>) {
     let shared = &ctx.shared;
     let ids: Vec<u64> = vu_ids(index, shared.workers, shared.plan.executor.max_vus()).collect();
     shared
@@ -531,15 +536,15 @@ async fn run_closed(index: usize, ctx: &Rc<WorkerCtx>) {
     let mut handles = Vec::new();
     for id in ids {
         let ctx = ctx.clone();
-        handles.push(tokio::task::spawn_local(closed_vu(Vu::new(id), ctx)));
+        handles.push(tokio::spawn(closed_vu(Vu::new(id), ctx)));
     }
     for handle in handles {
         let _ = handle.await;
     }
 }
 
-async fn closed_vu(vu: Vu, ctx: Rc<WorkerCtx>) {
-    let active = Cell::new(false);
+async fn closed_vu(vu: Vu, ctx: Arc<WorkerCtx>) {
+    let active = AtomicBool::new(false);
     // One wait on the hard stop per VU (not per iteration): iterations in flight are dropped
     // when the graceful stop runs out.
     tokio::select! {
@@ -558,9 +563,8 @@ async fn closed_vu(vu: Vu, ctx: Rc<WorkerCtx>) {
     }
 }
 
-fn set_active(shared: &Shared, active: &Cell<bool>, on: bool) {
-    if active.get() != on {
-        active.set(on);
+fn set_active(shared: &Shared, active: &AtomicBool, on: bool) {
+    if active.swap(on, Ordering::Relaxed) != on {
         if on {
             shared.active_vus.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -569,7 +573,7 @@ fn set_active(shared: &Shared, active: &Cell<bool>, on: bool) {
     }
 }
 
-async fn closed_loop(mut vu: Vu, ctx: &WorkerCtx, active: &Cell<bool>) {
+async fn closed_loop(mut vu: Vu, ctx: &WorkerCtx, active: &AtomicBool) {
     let shared = &ctx.shared;
     let mut target = shared.vu_target.clone();
     loop {
@@ -602,7 +606,7 @@ async fn closed_loop(mut vu: Vu, ctx: &WorkerCtx, active: &Cell<bool>) {
     }
 }
 
-async fn run_open(index: usize, ctx: &Rc<WorkerCtx>) {
+async fn run_open(index: usize, ctx: &Arc<WorkerCtx>) {
     let shared = &ctx.shared;
     let workers = shared.workers as u64;
     let (schedule, pre, max) = match &shared.plan.executor {
@@ -632,17 +636,18 @@ async fn run_open(index: usize, ctx: &Rc<WorkerCtx>) {
     };
     let share = |total: u64| total / workers + u64::from((index as u64) < total % workers);
     let mut ids = vu_ids(index, shared.workers, max);
-    let pool: Rc<RefCell<Vec<Vu>>> = Rc::new(RefCell::new(
+    let pool: Arc<Mutex<Vec<Vu>>> = Arc::new(Mutex::new(
         ids.by_ref()
             .take(share(pre) as usize)
             .map(Vu::new)
             .collect(),
     ));
-    let mut allocated = pool.borrow().len() as u64;
+    let take = |pool: &Mutex<Vec<Vu>>| pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let mut allocated = pool.lock().unwrap_or_else(|e| e.into_inner()).len() as u64;
     shared.vus_max.fetch_add(allocated, Ordering::Relaxed);
     let my_max = share(max).max(allocated);
-    let in_flight = Rc::new(Cell::new(0usize));
-    let idle = Rc::new(Notify::new());
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let idle = Arc::new(Notify::new());
     let mut n = index as u64;
     while let Some(offset) = schedule.start_of(n) {
         let intended = shared.start + offset;
@@ -656,7 +661,7 @@ async fn run_open(index: usize, ctx: &Rc<WorkerCtx>) {
             break;
         }
         n += workers;
-        let vu = pool.borrow_mut().pop();
+        let vu = take(&pool);
         let vu = match vu {
             Some(vu) => vu,
             None if allocated < my_max => match ids.next() {
@@ -666,20 +671,20 @@ async fn run_open(index: usize, ctx: &Rc<WorkerCtx>) {
                     Vu::new(id)
                 }
                 None => {
-                    ctx.recorder.borrow_mut().agg.dropped_iterations += 1;
+                    ctx.recorder().agg.dropped_iterations += 1;
                     continue;
                 }
             },
             None => {
-                ctx.recorder.borrow_mut().agg.dropped_iterations += 1;
+                ctx.recorder().agg.dropped_iterations += 1;
                 continue;
             }
         };
-        in_flight.set(in_flight.get() + 1);
+        in_flight.fetch_add(1, Ordering::SeqCst);
         shared.active_vus.fetch_add(1, Ordering::Relaxed);
         let (ctx, pool, in_flight, idle) =
             (ctx.clone(), pool.clone(), in_flight.clone(), idle.clone());
-        tokio::task::spawn_local(async move {
+        tokio::spawn(async move {
             let mut vu = vu;
             tokio::select! {
                 biased;
@@ -687,19 +692,19 @@ async fn run_open(index: usize, ctx: &Rc<WorkerCtx>) {
                 _ = iteration(&mut vu, &ctx, Some(intended)) => {}
             }
             ctx.shared.active_vus.fetch_sub(1, Ordering::Relaxed);
-            pool.borrow_mut().push(vu);
-            in_flight.set(in_flight.get() - 1);
+            pool.lock().unwrap_or_else(|e| e.into_inner()).push(vu);
+            in_flight.fetch_sub(1, Ordering::SeqCst);
             idle.notify_one();
         });
     }
-    while in_flight.get() > 0 {
+    while in_flight.load(Ordering::SeqCst) > 0 {
         tokio::select! {
             _ = shared.hard.cancelled() => break,
             _ = idle.notified() => {}
         }
     }
     // Tasks aborted by the hard stop still need a turn to give their VU back.
-    while in_flight.get() > 0 {
+    while in_flight.load(Ordering::SeqCst) > 0 {
         tokio::task::yield_now().await;
     }
 }
@@ -719,10 +724,7 @@ async fn iteration(vu: &mut Vu, ctx: &WorkerCtx, intended: Option<Instant>) {
         tokio::time::sleep(pause).await;
     }
     let elapsed = started.elapsed().as_micros() as u64;
-    ctx.recorder
-        .borrow_mut()
-        .agg
-        .record_iteration(elapsed, delay_us);
+    ctx.recorder().agg.record_iteration(elapsed, delay_us);
     vu.iter += 1;
 }
 
@@ -830,7 +832,7 @@ async fn send_one(
     } else {
         None
     };
-    let mut recorder = ctx.recorder.borrow_mut();
+    let mut recorder = ctx.recorder();
     recorder.agg.record_request(&sample);
     recorder.requests += 1;
     if failed {

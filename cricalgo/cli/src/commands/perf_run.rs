@@ -698,8 +698,37 @@ fn write_manifest(dir: &Path, result: &RunResult, verdict: &Verdict) -> anyhow::
     )
 }
 
-/// `manifest.json`: run id, command line, start/end (UTC), tool version, scenario, verdict,
-/// `incomplete`, and the sha256 of every other file in the folder.
+/// The command line for the manifest, with `--header` values redacted (they may carry tokens).
+pub fn redacted_command_line() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut redact_next = false;
+    for arg in std::env::args() {
+        if redact_next {
+            let name = arg
+                .split_once(':')
+                .map(|(name, _)| name)
+                .unwrap_or("header");
+            out.push(format!("{name}: <redacted>"));
+            redact_next = false;
+            continue;
+        }
+        if let Some(value) = arg.strip_prefix("--header=") {
+            let name = value
+                .split_once(':')
+                .map(|(name, _)| name)
+                .unwrap_or("header");
+            out.push(format!("--header={name}: <redacted>"));
+            continue;
+        }
+        redact_next = arg == "--header";
+        out.push(arg);
+    }
+    out
+}
+
+/// Finishes the run folder with the report crate: `report.html`, `report.md`, then
+/// `manifest.json` (run id, command line, UTC start/end, revision, tool version, scenario,
+/// verdict, `incomplete`, sha256 of every other file).
 pub fn write_minimal_manifest(
     dir: &Path,
     started_at: chrono::DateTime<chrono::Utc>,
@@ -707,45 +736,27 @@ pub fn write_minimal_manifest(
     scenario: &str,
     verdict: &Verdict,
 ) -> anyhow::Result<()> {
-    use sha2::Digest;
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(folder) = stack.pop() {
-        let entries = std::fs::read_dir(&folder)
-            .with_context(|| format!("failed to list `{}`", folder.display()))?;
-        for entry in entries {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let relative = path
-                .strip_prefix(dir)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
-            if relative == "manifest.json" {
-                continue;
-            }
-            let bytes = std::fs::read(&path)
-                .with_context(|| format!("failed to read `{}`", path.display()))?;
-            files.insert(relative, hex::encode(sha2::Sha256::digest(&bytes)));
-        }
+    let info = cricalgo_report::ManifestInfo {
+        run_id: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        command_line: redacted_command_line(),
+        started_at,
+        ended_at,
+        git_revision: cricalgo_report::manifest::git_revision(Path::new(".")),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        stack_revision: None,
+        scenario: Some(scenario.to_string()),
+        verdict: Some(if verdict.passed() { "passed" } else { "failed" }.to_string()),
+        incomplete: verdict.incomplete,
+    };
+    // Reports are a bonus here; the manifest is not.
+    if cricalgo_report::finish_run_folder(dir, &info).is_err() {
+        cricalgo_report::write_manifest(dir, &info)
+            .with_context(|| format!("failed to write the manifest of `{}`", dir.display()))?;
     }
-    let manifest = serde_json::json!({
-        "run_id": dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        "command": std::env::args().collect::<Vec<_>>().join(" "),
-        "started_at": started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "ended_at": ended_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "tool_version": env!("CARGO_PKG_VERSION"),
-        "scenario": scenario,
-        "verdict": if verdict.passed() { "passed" } else { "failed" },
-        "incomplete": verdict.incomplete,
-        "files": files,
-    });
-    let mut text = serde_json::to_string_pretty(&manifest)?;
-    text.push('\n');
-    write_file(dir, "manifest.json", &text)
+    Ok(())
 }
 
 /// Prints the headline figures and the threshold rows.
