@@ -59,10 +59,10 @@ pub struct PerfRunArgs {
     /// Request body for `--url`, read from this file (templates allowed).
     #[arg(long, value_name = "FILE", requires = "url")]
     pub body: Option<PathBuf>,
-    /// VUs (constant-vus), or pre-allocated VUs with `--rate`.
+    /// VUs (constant-vus), or pre-allocated VUs with `--rate` (`--url` default: 10).
     #[arg(long)]
     pub vus: Option<u64>,
-    /// Load duration (`30s`, `5m`).
+    /// Load duration (`30s`, `5m`; `--url` default: 30s).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Run exactly this many iterations, shared by the VUs.
