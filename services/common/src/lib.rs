@@ -18,5 +18,6 @@ pub mod health;
 pub mod inbox;
 pub mod metrics;
 pub mod queue;
+pub mod shutdown;
 #[cfg(feature = "testing")]
 pub mod testing;

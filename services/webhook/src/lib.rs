@@ -463,29 +463,6 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     response
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received, finishing in-flight requests");
-}
-
 /// The binary: `cricalgo-webhook` serves, `cricalgo-webhook healthcheck` probes the local process.
 pub fn main_with_args(args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
@@ -514,7 +491,12 @@ pub fn main_with_args(args: &[String]) -> anyhow::Result<()> {
                     signature_required = config.verifier.required(),
                     "webhook listening"
                 );
-                serve(listener, router, shutdown_signal()).await?;
+                serve(
+                    listener,
+                    router,
+                    cricalgo_common::shutdown::signal("finishing in-flight requests"),
+                )
+                .await?;
                 tracing::info!("webhook stopped");
                 Ok(())
             })

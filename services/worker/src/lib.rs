@@ -450,26 +450,6 @@ fn serde_json_ok() -> std::collections::BTreeMap<&'static str, &'static str> {
     std::collections::BTreeMap::from([("status", "ok")])
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received, finishing the deposits in hand");
-}
-
 /// The binary: `cricalgo-worker` runs, `cricalgo-worker healthcheck` probes the local process.
 pub fn main_with_args(args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
@@ -495,7 +475,12 @@ pub fn main_with_args(args: &[String]) -> anyhow::Result<()> {
                             config.metrics_port
                         )
                     })?;
-                run(config, listener, shutdown_signal()).await
+                run(
+                    config,
+                    listener,
+                    cricalgo_common::shutdown::signal("finishing the deposits in hand"),
+                )
+                .await
             })
         }
     }
