@@ -1,7 +1,7 @@
 //! `cricalgo perf full-run`: the main job — staging up (or reuse a healthy stack) → smoke → load →
 //! gate → one run folder with every file of the artifacts spec, then exit 0 or 99.
 //!
-//! Every flag is parsed and validated into a [`FullRunPlan`] before Docker or the network is
+//! Every flag is parsed and validated into a `FullRunPlan` before Docker or the network is
 //! touched. Ctrl-C at any point stops what runs, writes what was gathered (marked incomplete) and
 //! exits 130. A stack this command started is taken down at the end unless `--keep-up`; a stack
 //! that was already up and healthy is left as it was.
@@ -41,7 +41,7 @@ pub const DEFAULT_SCENARIO: &str = "load/scenarios/webhook.json";
 ///
 /// Writes `artifacts/perf_full_run_<UTC>/`: manifest.json (sha256 of every file), summary.json,
 /// summary.k6-data.json, verdict.json, junit.xml, report.html, report.md, timeseries.csv,
-/// stack.json, logs/<service>.log, prometheus.json and smoke/. The verdict covers the smoke and
+/// stack.json, `logs/<service>.log`, prometheus.json and smoke/. The verdict covers the smoke and
 /// the load phase.
 ///
 /// Exit codes: 0 gate passed, 99 gate failed (smoke or load), 1 operational error before the
