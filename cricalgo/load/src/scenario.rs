@@ -178,6 +178,10 @@ fn ten_minutes() -> Duration {
     Duration::from_secs(600)
 }
 
+/// The most VUs one generator runs: each holds a connection and a task, and far more than this
+/// only measures the generator's own memory.
+pub const MAX_VUS: u64 = 50_000;
+
 impl ExecutorConfig {
     /// The k6 name of the executor.
     pub fn name(&self) -> &'static str {
@@ -303,6 +307,12 @@ impl ExecutorConfig {
         }
         if self.is_arrival_rate() && self.max_vus() == 0 {
             return invalid("`preAllocatedVUs` must be at least 1".into());
+        }
+        if self.max_vus() > MAX_VUS {
+            return invalid(format!(
+                "{} VUs is more than one generator runs (at most {MAX_VUS}); lower `vus`",
+                self.max_vus()
+            ));
         }
         Ok(())
     }
@@ -755,6 +765,15 @@ mod tests {
         assert!(parsed.plan().is_err());
         let typo = serde_json::json!({"executor": "constant-vus", "vu": 1, "duration": "10s"});
         assert!(serde_json::from_value::<Scenario>(scenario(typo)).is_err());
+        let huge =
+            serde_json::json!({"executor": "constant-vus", "vus": MAX_VUS + 1, "duration": "1s"});
+        let parsed: Scenario = serde_json::from_value(scenario(huge)).unwrap();
+        let err = parsed.plan().unwrap_err().to_string();
+        assert!(err.contains("lower `vus`"), "{err}");
+        let most =
+            serde_json::json!({"executor": "constant-vus", "vus": MAX_VUS, "duration": "1s"});
+        let parsed: Scenario = serde_json::from_value(scenario(most)).unwrap();
+        assert!(parsed.plan().is_ok());
     }
 
     #[test]

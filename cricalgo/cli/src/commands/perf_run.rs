@@ -126,7 +126,18 @@ pub async fn run(args: PerfRunArgs) -> anyhow::Result<Exit> {
     let scenario = build_scenario(&args)?;
     let flags = args.thresholds.clone();
     let out = match &args.out {
-        Some(dir) => dir.clone(),
+        Some(dir) => {
+            // Checked before any load: a run whose folder cannot be written would be lost.
+            std::fs::create_dir_all(dir)
+                .with_context(|| {
+                    format!(
+                        "cannot use `{}` as the run folder; pass `--out` a writable directory",
+                        dir.display()
+                    )
+                })
+                .map_err(usage)?;
+            dir.clone()
+        }
         None => default_run_dir("perf_run")?,
     };
     if args.engine == Engine::K6 {

@@ -211,6 +211,53 @@ async fn bad_thresholds_and_templates_are_usage_errors_before_any_load() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unwritable_out_and_too_many_vus_are_usage_errors_before_any_load() {
+    let target = target::start().await.unwrap();
+    let url = format!("{}/", target.url());
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let out = file.to_str().unwrap();
+    let run = cricalgo(
+        tmp.path(),
+        &[
+            "perf",
+            "run",
+            "--url",
+            &url,
+            "--iterations",
+            "5",
+            "--out",
+            out,
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--out"), "{}", run.stderr);
+    let run = cricalgo(
+        tmp.path(),
+        &[
+            "perf",
+            "run",
+            "--url",
+            &url,
+            "--vus",
+            "100000000",
+            "--duration",
+            "1s",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("lower `vus`"), "{}", run.stderr);
+    assert_eq!(
+        target.stats.requests.load(Ordering::Relaxed),
+        0,
+        "no request may be sent before the plan is valid"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_target_at_preflight_exits_1() {
     let target = target::start().await.unwrap();
     let url = format!("{}/", target.url());
