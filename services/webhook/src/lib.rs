@@ -152,6 +152,9 @@ enum ApiError {
     Unauthorized,
     #[error("body larger than {0} bytes")]
     TooLarge(usize),
+    /// The client stopped sending the body it announced.
+    #[error("the body did not arrive within {0} s")]
+    BodyTimeout(u64),
     /// The durable store did not answer in time; the cause is logged, not sent.
     #[error("deposit store unavailable, retry later")]
     Unavailable,
@@ -168,6 +171,7 @@ impl IntoResponse for ApiError {
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -321,8 +325,12 @@ async fn nudge(state: &AppState, tx_id: Uuid, tx_hash: &str, started: Instant) {
     }
 }
 
-/// Reads at most `limit` bytes. Larger bodies (declared or chunked) are a 413; what the client
-/// still sends is drained for a moment so it can read the answer.
+/// How long a client may take to send a whole body: a stalled sender (a `Content-Length` larger
+/// than what arrives) gets a 408 instead of holding a connection and a task forever.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads at most `limit` bytes within [`BODY_READ_TIMEOUT`]. Larger bodies (declared or chunked)
+/// are a 413; what the client still sends is drained for a moment so it can read the answer.
 async fn read_limited(
     headers: &HeaderMap,
     mut body: Body,
@@ -336,7 +344,15 @@ async fn read_limited(
     let mut buffer = Vec::with_capacity(declared.map_or(1024, |n| n.min(limit as u64) as usize));
     let mut drained = 0usize;
     let drain_deadline = Instant::now() + Duration::from_secs(2);
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+    let read_deadline = tokio::time::Instant::now() + BODY_READ_TIMEOUT;
+    loop {
+        let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
+        let Ok(next) = tokio::time::timeout_at(read_deadline, next).await else {
+            return Err(ApiError::BodyTimeout(BODY_READ_TIMEOUT.as_secs()));
+        };
+        let Some(frame) = next else {
+            break;
+        };
         let frame =
             frame.map_err(|err| ApiError::BadRequest(format!("failed to read the body: {err}")))?;
         let Ok(data) = frame.into_data() else {

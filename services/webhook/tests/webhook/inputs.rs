@@ -198,3 +198,33 @@ async fn raw_post(address: &str, framing: &str, body: Vec<u8>) -> String {
     .await
     .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_gets_408_instead_of_holding_the_connection() {
+    let app = App::start(&[]).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        // Longer than the app's body deadline, so the app must be the one that gives up.
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let body = br#"{"tx_hash":"stall","amount":"1""#;
+        let head = "POST /api/v1/webhooks/bep20 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        let mut answer = vec![0u8; 4096];
+        let read = stream.read(&mut answer).unwrap_or(0);
+        String::from_utf8_lossy(&answer[..read]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""ok":false"#), "{answer}");
+    let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM deposits")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    app.stop().await;
+}
