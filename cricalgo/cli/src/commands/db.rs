@@ -36,15 +36,28 @@ struct SeedArgs {
     users: u32,
 }
 
+/// The target database URL; one that is not a Postgres URL is a usage error (exit 2).
+fn database_url(target: &Target) -> anyhow::Result<&str> {
+    let url = target.database_url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(url)
+    } else {
+        Err(crate::exit::usage(anyhow::anyhow!(
+            "`--database-url` (or `DATABASE_URL`) must be a postgres:// URL, e.g. \
+             postgres://user:password@127.0.0.1:5432/cricalgo"
+        )))
+    }
+}
+
 pub async fn run(args: DbArgs) -> anyhow::Result<Exit> {
     match args.command {
         DbCommand::Migrate(target) => {
-            let pool = cricalgo_common::db::connect(&target.database_url).await?;
+            let pool = cricalgo_common::db::connect(database_url(&target)?).await?;
             cricalgo_common::db::migrate(&pool).await?;
             println!("migrations applied");
         }
         DbCommand::Seed(seed) => {
-            let pool = cricalgo_common::db::connect(&seed.target.database_url).await?;
+            let pool = cricalgo_common::db::connect(database_url(&seed.target)?).await?;
             cricalgo_common::db::migrate(&pool).await?;
             let count = cricalgo_common::db::seed(&pool, seed.users)
                 .await

@@ -56,4 +56,13 @@ fn db_errors_are_clear() {
     let (code, _, stderr) = cricalgo(&["db", "seed"]);
     assert_eq!(code, 2, "missing URL is a usage error: {stderr}");
     assert!(stderr.contains("--database-url"), "{stderr}");
+    let (code, _, stderr) = cricalgo(&["db", "migrate", "--database-url", "notaurl"]);
+    assert_eq!(
+        code, 2,
+        "a URL that is not postgres:// is a usage error: {stderr}"
+    );
+    assert!(
+        stderr.contains("`--database-url`") && stderr.contains("postgres://"),
+        "{stderr}"
+    );
 }
