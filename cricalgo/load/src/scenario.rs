@@ -182,6 +182,10 @@ fn ten_minutes() -> Duration {
 /// only measures the generator's own memory.
 pub const MAX_VUS: u64 = 50_000;
 
+/// The highest constant arrival rate one generator is asked for; beyond it every figure would
+/// describe the generator, not the target.
+pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
+
 impl ExecutorConfig {
     /// The k6 name of the executor.
     pub fn name(&self) -> &'static str {
@@ -289,6 +293,13 @@ impl ExecutorConfig {
                 }
                 if time_unit.is_zero() || duration.is_zero() {
                     return invalid("`timeUnit` and `duration` must be longer than 0s".into());
+                }
+                let per_second = rate / time_unit.as_secs_f64();
+                if per_second > MAX_RATE_PER_SECOND {
+                    return invalid(format!(
+                        "a rate of {per_second} iterations/s is more than one generator starts \
+                         (at most {MAX_RATE_PER_SECOND}/s); lower `rate`"
+                    ));
                 }
             }
             ExecutorConfig::RampingArrivalRate {
@@ -770,6 +781,10 @@ mod tests {
         let parsed: Scenario = serde_json::from_value(scenario(huge)).unwrap();
         let err = parsed.plan().unwrap_err().to_string();
         assert!(err.contains("lower `vus`"), "{err}");
+        let flood = serde_json::json!({"executor": "constant-arrival-rate", "rate": 1e12, "timeUnit": "1s", "duration": "1s", "preAllocatedVUs": 1});
+        let parsed: Scenario = serde_json::from_value(scenario(flood)).unwrap();
+        let err = parsed.plan().unwrap_err().to_string();
+        assert!(err.contains("lower `rate`"), "{err}");
         let most =
             serde_json::json!({"executor": "constant-vus", "vus": MAX_VUS, "duration": "1s"});
         let parsed: Scenario = serde_json::from_value(scenario(most)).unwrap();
