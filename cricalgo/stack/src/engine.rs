@@ -528,7 +528,10 @@ async fn converge(
     })
 }
 
-/// Fails early and clearly when a port this stack publishes is held by someone else.
+/// Fails early and clearly when a port this stack publishes is held by someone else. A service
+/// that already has a container of this project (in any state: an interrupted `up` may leave one
+/// whose port is bound while it is still starting) holds its ports itself; starting it reports a
+/// real clash.
 fn check_ports(spec: &ProjectSpec, existing: &[ContainerSummary]) -> Result<(), StackError> {
     let ours: Vec<u16> = existing
         .iter()
@@ -536,6 +539,12 @@ fn check_ports(spec: &ProjectSpec, existing: &[ContainerSummary]) -> Result<(), 
         .filter_map(|p| p.public_port)
         .collect();
     for (name, service) in &spec.services {
+        if existing
+            .iter()
+            .any(|c| label(c, labels::SERVICE) == Some(name.as_str()))
+        {
+            continue;
+        }
         for port in &service.ports {
             if ours.contains(&port.host_port) {
                 continue;
